@@ -1,0 +1,127 @@
+#include "preprocess.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pixel_math.h"
+#include "preprocess_rows.h"
+
+namespace gesture_rt {
+
+Geometry make_geometry(int src_h, int src_w, int resize_short, int crop_h, int crop_w) {
+  if (src_h < 1 || src_w < 1) throw std::invalid_argument("frame must have height and width >= 1");
+  Geometry g{};
+  g.src_h = src_h;
+  g.src_w = src_w;
+  const double s = static_cast<double>(resize_short) / std::min(src_h, src_w);
+  // std::nearbyint rounds half to even, like Python's round().
+  g.resized_h = static_cast<int>(std::nearbyint(src_h * s));
+  g.resized_w = static_cast<int>(std::nearbyint(src_w * s));
+  if (g.resized_h < crop_h || g.resized_w < crop_w) {
+    throw std::invalid_argument("resized frame " + std::to_string(g.resized_h) + "x" +
+                                std::to_string(g.resized_w) + " is smaller than the crop " +
+                                std::to_string(crop_h) + "x" + std::to_string(crop_w));
+  }
+  g.crop_h = crop_h;
+  g.crop_w = crop_w;
+  g.top = (g.resized_h - crop_h) / 2;
+  g.left = (g.resized_w - crop_w) / 2;
+  // cv2.resize: inv_scale = dst / src, scale = 1 / inv_scale (not src / dst: the last bit differs).
+  g.scale_y = 1.0 / (static_cast<double>(g.resized_h) / src_h);
+  g.scale_x = 1.0 / (static_cast<double>(g.resized_w) / src_w);
+  return g;
+}
+
+namespace {
+
+std::atomic<bool> simd_allowed{true};
+
+inline float encode(float v, float*) { return v; }
+inline std::uint16_t encode(float v, std::uint16_t*) { return float_to_half_bits(v); }
+
+// The definition, pixel by pixel: pixels [x_begin, width) of one row.
+template <typename T>
+void row_scalar(const RowJob<T>& job, int x_begin) {
+  const ChannelMap& m = *job.channels;
+  T* dst = job.out.data + x_begin * job.out.pixel_stride;
+  for (int x = x_begin; x < job.width; ++x, dst += job.out.pixel_stride) {
+    const ColumnTap& tx = job.columns[x];
+    const std::uint8_t* r0 = job.row.row0;
+    const std::uint8_t* r1 = job.row.row1;
+    for (int c = 0; c < 3; ++c) {
+      const std::ptrdiff_t k = job.channel_offset[c];
+      const float v = bilinear_2048(r0[tx.offset0 + k], r0[tx.offset1 + k], r1[tx.offset0 + k],
+                                    r1[tx.offset1 + k], tx.w1, job.row.wy1);
+      dst[c * job.out.channel_stride] = encode(v * m.gain[c] + m.bias[c], static_cast<T*>(nullptr));
+    }
+  }
+}
+
+// Byte offset (from frame.data) of the frame's highest byte: a wide load is safe when it ends at
+// or below it.
+std::ptrdiff_t last_byte(const FrameView& f) {
+  auto reach = [](std::ptrdiff_t n, std::ptrdiff_t stride) { return std::max<std::ptrdiff_t>(0, (n - 1) * stride); };
+  return reach(f.height, f.row_stride) + reach(f.width, f.pixel_stride) + reach(3, f.channel_stride);
+}
+
+template <typename T>
+void run(const FrameView& f, const Geometry& g, const ChannelMap& m, const OutputView<T>& out) {
+  // Reused per thread: no allocation per frame once the crop width has been seen.
+  thread_local std::vector<ColumnTap> columns;
+  thread_local std::vector<std::int16_t> weight_pairs;
+  columns.resize(static_cast<std::size_t>(g.crop_w));
+  weight_pairs.resize(8 * static_cast<std::size_t>(g.crop_w));
+  std::ptrdiff_t widest = 0;
+  for (int x = 0; x < g.crop_w; ++x) {
+    const Tap t = source_tap(g.left + x, g.scale_x, g.src_w);
+    columns[x] = {t.i0 * f.pixel_stride, t.i1 * f.pixel_stride, t.w1};
+    widest = std::max(widest, columns[x].offset0);
+    for (int k = 0; k < 8; k += 2) {
+      weight_pairs[8 * x + k] = static_cast<std::int16_t>(kWeightOne - t.w1);
+      weight_pairs[8 * x + k + 1] = static_cast<std::int16_t>(t.w1);
+    }
+  }
+  RowJob<T> job{{}, columns.data(), weight_pairs.data(), g.crop_w, &m,
+                {m.source_channel[0] * f.channel_stride, m.source_channel[1] * f.channel_stride,
+                 m.source_channel[2] * f.channel_stride},
+                out};
+#if GESTURE_RT_X86
+  static const bool has_avx2 = cpu_has_avx2();
+  const bool layout_ok = (out.pixel_stride == 3 && out.channel_stride == 1) || out.pixel_stride == 1;
+  const bool simd = has_avx2 && simd_allowed.load(std::memory_order_relaxed) &&
+                    (f.pixel_stride == 3 || f.pixel_stride == 4) && f.channel_stride == 1 && layout_ok;
+  const std::ptrdiff_t end = last_byte(f);
+#endif
+  for (int y = 0; y < g.crop_h; ++y) {
+    const Tap ty = source_tap(g.top + y, g.scale_y, g.src_h);
+    job.row = {f.data + ty.i0 * f.row_stride, f.data + ty.i1 * f.row_stride, ty.w1};
+    job.out.data = out.data + y * out.row_stride;
+    int done = 0;
+#if GESTURE_RT_X86
+    if (simd && std::max(ty.i0 * f.row_stride, ty.i1 * f.row_stride) + widest + 7 <= end) {
+      done = rows_avx2(job, static_cast<int>(f.pixel_stride));
+    }
+#endif
+    row_scalar(job, done);
+  }
+}
+
+}  // namespace
+
+bool set_simd(bool enabled) { return simd_allowed.exchange(enabled); }
+
+void preprocess_frame(const FrameView& frame, const Geometry& geometry, const ChannelMap& channels,
+                      const OutputView<float>& out) {
+  run(frame, geometry, channels, out);
+}
+
+void preprocess_frame(const FrameView& frame, const Geometry& geometry, const ChannelMap& channels,
+                      const OutputView<std::uint16_t>& out) {
+  run(frame, geometry, channels, out);
+}
+
+}  // namespace gesture_rt
