@@ -43,70 +43,84 @@ std::atomic<bool> simd_allowed{true};
 inline float encode(float v, float*) { return v; }
 inline std::uint16_t encode(float v, std::uint16_t*) { return float_to_half_bits(v); }
 
-// The definition, pixel by pixel: pixels [x_begin, width) of one row.
+// The definition, pixel by pixel: pixels [x_begin, width) of row y.
 template <typename T>
-void row_scalar(const RowJob<T>& job, int x_begin) {
+void row_scalar(const FrameJob<T>& job, int y, int x_begin) {
+  const Plan& plan = *job.plan;
   const ChannelMap& m = *job.channels;
-  T* dst = job.out.data + x_begin * job.out.pixel_stride;
-  for (int x = x_begin; x < job.width; ++x, dst += job.out.pixel_stride) {
-    const ColumnTap& tx = job.columns[x];
-    const std::uint8_t* r0 = job.row.row0;
-    const std::uint8_t* r1 = job.row.row1;
+  const RowTap& ty = plan.rows[y];
+  const std::uint8_t* r0 = job.data + ty.offset0;
+  const std::uint8_t* r1 = job.data + ty.offset1;
+  T* dst = job.out.data + y * job.out.row_stride + x_begin * job.out.pixel_stride;
+  for (int x = x_begin; x < plan.geometry.crop_w; ++x, dst += job.out.pixel_stride) {
+    const ColumnTap& tx = plan.columns[x];
     for (int c = 0; c < 3; ++c) {
       const std::ptrdiff_t k = job.channel_offset[c];
       const float v = bilinear_2048(r0[tx.offset0 + k], r0[tx.offset1 + k], r1[tx.offset0 + k],
-                                    r1[tx.offset1 + k], tx.w1, job.row.wy1);
+                                    r1[tx.offset1 + k], tx.w1, ty.w1);
       dst[c * job.out.channel_stride] = encode(v * m.gain[c] + m.bias[c], static_cast<T*>(nullptr));
     }
   }
 }
 
-// Byte offset (from frame.data) of the frame's highest byte: a wide load is safe when it ends at
-// or below it.
-std::ptrdiff_t last_byte(const FrameView& f) {
+bool same_shape(const Plan& p, const Geometry& g, const FrameView& f) {
+  const Geometry& h = p.geometry;
+  return h.src_h == g.src_h && h.src_w == g.src_w && h.resized_h == g.resized_h &&
+         h.resized_w == g.resized_w && h.crop_h == g.crop_h && h.crop_w == g.crop_w &&
+         h.top == g.top && h.left == g.left && p.row_stride == f.row_stride &&
+         p.pixel_stride == f.pixel_stride && p.channel_stride == f.channel_stride;
+}
+
+void build_plan(Plan& p, const Geometry& g, const FrameView& f) {
+  p.geometry = g;
+  p.row_stride = f.row_stride;
+  p.pixel_stride = f.pixel_stride;
+  p.channel_stride = f.channel_stride;
+  p.columns.resize(static_cast<std::size_t>(g.crop_w));
+  p.weight_pairs.resize(8 * static_cast<std::size_t>(g.crop_w));
+  std::ptrdiff_t widest = 0;
+  for (int x = 0; x < g.crop_w; ++x) {
+    const Tap t = source_tap(g.left + x, g.scale_x, g.src_w);
+    p.columns[x] = {t.i0 * f.pixel_stride, t.i1 * f.pixel_stride, t.w1};
+    widest = std::max(widest, p.columns[x].offset0);
+    for (int k = 0; k < 8; k += 2) {
+      p.weight_pairs[8 * x + k] = static_cast<std::int16_t>(kWeightOne - t.w1);
+      p.weight_pairs[8 * x + k + 1] = static_cast<std::int16_t>(t.w1);
+    }
+  }
+  // The frame's highest byte, as an offset from its first pixel: a wide load must end there.
   auto reach = [](std::ptrdiff_t n, std::ptrdiff_t stride) { return std::max<std::ptrdiff_t>(0, (n - 1) * stride); };
-  return reach(f.height, f.row_stride) + reach(f.width, f.pixel_stride) + reach(3, f.channel_stride);
+  const std::ptrdiff_t last_byte =
+      reach(f.height, f.row_stride) + reach(f.width, f.pixel_stride) + reach(3, f.channel_stride);
+  p.rows.resize(static_cast<std::size_t>(g.crop_h));
+  for (int y = 0; y < g.crop_h; ++y) {
+    const Tap t = source_tap(g.top + y, g.scale_y, g.src_h);
+    const std::ptrdiff_t o0 = t.i0 * f.row_stride, o1 = t.i1 * f.row_stride;
+    p.rows[y] = {o0, o1, t.w1, std::max(o0, o1) + widest + 7 <= last_byte};
+  }
 }
 
 template <typename T>
 void run(const FrameView& f, const Geometry& g, const ChannelMap& m, const OutputView<T>& out) {
-  // Reused per thread: no allocation per frame once the crop width has been seen.
-  thread_local std::vector<ColumnTap> columns;
-  thread_local std::vector<std::int16_t> weight_pairs;
-  columns.resize(static_cast<std::size_t>(g.crop_w));
-  weight_pairs.resize(8 * static_cast<std::size_t>(g.crop_w));
-  std::ptrdiff_t widest = 0;
-  for (int x = 0; x < g.crop_w; ++x) {
-    const Tap t = source_tap(g.left + x, g.scale_x, g.src_w);
-    columns[x] = {t.i0 * f.pixel_stride, t.i1 * f.pixel_stride, t.w1};
-    widest = std::max(widest, columns[x].offset0);
-    for (int k = 0; k < 8; k += 2) {
-      weight_pairs[8 * x + k] = static_cast<std::int16_t>(kWeightOne - t.w1);
-      weight_pairs[8 * x + k + 1] = static_cast<std::int16_t>(t.w1);
-    }
-  }
-  RowJob<T> job{{}, columns.data(), weight_pairs.data(), g.crop_w, &m,
-                {m.source_channel[0] * f.channel_stride, m.source_channel[1] * f.channel_stride,
-                 m.source_channel[2] * f.channel_stride},
-                out};
+  // Per thread, so no lock and no allocation per frame while frames keep their shape.
+  thread_local Plan plan;
+  thread_local std::vector<int> done;
+  if (!same_shape(plan, g, f)) build_plan(plan, g, f);
+  done.assign(static_cast<std::size_t>(g.crop_h), 0);
+  const FrameJob<T> job{f.data, &plan, &m,
+                        {m.source_channel[0] * f.channel_stride, m.source_channel[1] * f.channel_stride,
+                         m.source_channel[2] * f.channel_stride},
+                        out};
 #if GESTURE_RT_X86
   static const bool has_avx2 = cpu_has_avx2();
+  const bool wide_pixels = (f.pixel_stride == 3 || f.pixel_stride == 4) && f.channel_stride == 1;
   const bool layout_ok = (out.pixel_stride == 3 && out.channel_stride == 1) || out.pixel_stride == 1;
-  const bool simd = has_avx2 && simd_allowed.load(std::memory_order_relaxed) &&
-                    (f.pixel_stride == 3 || f.pixel_stride == 4) && f.channel_stride == 1 && layout_ok;
-  const std::ptrdiff_t end = last_byte(f);
+  if (has_avx2 && wide_pixels && layout_ok && simd_allowed.load(std::memory_order_relaxed)) {
+    rows_avx2(job, done.data());
+  }
 #endif
   for (int y = 0; y < g.crop_h; ++y) {
-    const Tap ty = source_tap(g.top + y, g.scale_y, g.src_h);
-    job.row = {f.data + ty.i0 * f.row_stride, f.data + ty.i1 * f.row_stride, ty.w1};
-    job.out.data = out.data + y * out.row_stride;
-    int done = 0;
-#if GESTURE_RT_X86
-    if (simd && std::max(ty.i0 * f.row_stride, ty.i1 * f.row_stride) + widest + 7 <= end) {
-      done = rows_avx2(job, static_cast<int>(f.pixel_stride));
-    }
-#endif
-    row_scalar(job, done);
+    if (done[y] < g.crop_w) row_scalar(job, y, done[y]);
   }
 }
 

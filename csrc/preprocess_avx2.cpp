@@ -99,16 +99,9 @@ GRT_AVX2 inline void store_planes(std::uint16_t* dst, std::ptrdiff_t plane, __m2
 
 // HWC rows: the permute reorders to RGB and packs the pair as [R0 G0 B0 R1 G1 B1 . .].
 template <typename T>
-GRT_AVX2 int rows_hwc(const RowJob<T>& job, const LaneConstants& k) {
-  const int* s = job.channels->source_channel;
-  const __m256i order = _mm256_setr_epi32(s[0], s[1], s[2], 4 + s[0], 4 + s[1], 4 + s[2], 3, 7);
-  // Locals, so the stores (which might alias the job) do not force reloads.
-  const std::uint8_t* __restrict row0 = job.row.row0;
-  const std::uint8_t* __restrict row1 = job.row.row1;
-  const ColumnTap* __restrict cols = job.columns;
-  const std::int16_t* __restrict weights = job.weight_pairs;
-  const int width = job.width;
-  T* __restrict dst = job.out.data;
+GRT_AVX2 int row_hwc(const std::uint8_t* __restrict row0, const std::uint8_t* __restrict row1,
+                     const ColumnTap* __restrict cols, const std::int16_t* __restrict weights,
+                     int width, const LaneConstants& k, __m256i order, T* __restrict dst) {
   int x = 0;
   for (; x + 2 < width; x += 2) {  // 8 values written: 2 spill into pixel x+2, written next
     store_hwc(dst + 3 * x, pixel_pair(row0, row1, cols, weights, x, k, order));
@@ -122,16 +115,10 @@ GRT_AVX2 int rows_hwc(const RowJob<T>& job, const LaneConstants& k) {
 
 // CHW rows: the permute packs [R0 R1 G0 G1 B0 B1 . .], two values into each plane.
 template <typename T>
-GRT_AVX2 int rows_chw(const RowJob<T>& job, const LaneConstants& k) {
-  const int* s = job.channels->source_channel;
-  const __m256i order = _mm256_setr_epi32(s[0], 4 + s[0], s[1], 4 + s[1], s[2], 4 + s[2], 3, 7);
-  const std::uint8_t* __restrict row0 = job.row.row0;
-  const std::uint8_t* __restrict row1 = job.row.row1;
-  const ColumnTap* __restrict cols = job.columns;
-  const std::int16_t* __restrict weights = job.weight_pairs;
-  const int width = job.width;
-  const std::ptrdiff_t plane = job.out.channel_stride;
-  T* __restrict dst = job.out.data;
+GRT_AVX2 int row_chw(const std::uint8_t* __restrict row0, const std::uint8_t* __restrict row1,
+                     const ColumnTap* __restrict cols, const std::int16_t* __restrict weights,
+                     int width, const LaneConstants& k, __m256i order, T* __restrict dst,
+                     std::ptrdiff_t plane) {
   int x = 0;
   for (; x + 1 < width; x += 2) {
     store_planes(dst + x, plane, pixel_pair(row0, row1, cols, weights, x, k, order));
@@ -140,17 +127,31 @@ GRT_AVX2 int rows_chw(const RowJob<T>& job, const LaneConstants& k) {
 }
 
 template <typename T>
-GRT_AVX2 int rows_avx2_impl(const RowJob<T>& job, int pixel_stride) {
-  const LaneConstants k = make_constants(*job.channels, job.row.wy1, pixel_stride);
-  return job.out.pixel_stride == 1 ? rows_chw(job, k) : rows_hwc(job, k);
+GRT_AVX2 void rows_avx2_impl(const FrameJob<T>& job, int* done) {
+  const Plan& plan = *job.plan;
+  const ChannelMap& m = *job.channels;
+  const int* s = m.source_channel;
+  const bool hwc = job.out.pixel_stride == 3;
+  const __m256i order = hwc ? _mm256_setr_epi32(s[0], s[1], s[2], 4 + s[0], 4 + s[1], 4 + s[2], 3, 7)
+                            : _mm256_setr_epi32(s[0], 4 + s[0], s[1], 4 + s[1], s[2], 4 + s[2], 3, 7);
+  LaneConstants k = make_constants(m, 0, static_cast<int>(plan.pixel_stride));
+  const int width = plan.geometry.crop_w;
+  for (int y = 0; y < plan.geometry.crop_h; ++y) {
+    const RowTap& ty = plan.rows[y];
+    if (!ty.wide_loads) continue;
+    k.wy = _mm256_set1_ps(static_cast<float>(ty.w1) * (1.f / kWeightOne));
+    T* dst = job.out.data + y * job.out.row_stride;
+    done[y] = hwc ? row_hwc(job.data + ty.offset0, job.data + ty.offset1, plan.columns.data(),
+                            plan.weight_pairs.data(), width, k, order, dst)
+                  : row_chw(job.data + ty.offset0, job.data + ty.offset1, plan.columns.data(),
+                            plan.weight_pairs.data(), width, k, order, dst, job.out.channel_stride);
+  }
 }
 
 }  // namespace
 
-int rows_avx2(const RowJob<float>& job, int pixel_stride) { return rows_avx2_impl(job, pixel_stride); }
-int rows_avx2(const RowJob<std::uint16_t>& job, int pixel_stride) {
-  return rows_avx2_impl(job, pixel_stride);
-}
+void rows_avx2(const FrameJob<float>& job, int* done) { rows_avx2_impl(job, done); }
+void rows_avx2(const FrameJob<std::uint16_t>& job, int* done) { rows_avx2_impl(job, done); }
 
 bool cpu_has_avx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&

@@ -1,8 +1,9 @@
-// Internal to the CPU kernel: one output row's work, shared by the scalar and the SIMD rows.
+// Internal to the CPU kernel: the per-frame tables and the job the scalar and SIMD rows share.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "preprocess.h"
 
@@ -20,30 +21,37 @@ struct ColumnTap {
   int w1;  // weight of offset1, in 1/2048
 };
 
-// Vertical taps of one crop row.
-struct RowTaps {
-  const std::uint8_t* row0;
-  const std::uint8_t* row1;
-  int wy1;  // weight of row1, in 1/2048
+// Vertical taps of one crop row, as byte offsets from the frame's first pixel.
+struct RowTap {
+  std::ptrdiff_t offset0, offset1;
+  int w1;           // weight of offset1, in 1/2048
+  bool wide_loads;  // 8-byte loads at every column's offset0 stay inside the frame
+};
+
+// The taps of every crop pixel for one frame shape and stride; rebuilt only when they change.
+struct Plan {
+  Geometry geometry{};
+  std::ptrdiff_t row_stride = 0, pixel_stride = 0, channel_stride = 0;
+  std::vector<ColumnTap> columns;
+  std::vector<std::int16_t> weight_pairs;  // (2048 - w1, w1) of each column, 4 times: 8 per column
+  std::vector<RowTap> rows;
 };
 
 template <typename T>
-struct RowJob {
-  RowTaps row;
-  const ColumnTap* columns;
-  const std::int16_t* weight_pairs;  // (2048 - w1, w1) of each column, 4 times: 8 per column
-  int width;                   // crop width
+struct FrameJob {
+  const std::uint8_t* data;
+  const Plan* plan;
   const ChannelMap* channels;
   std::ptrdiff_t channel_offset[3];  // byte offsets of the R, G, B samples inside a pixel
-  OutputView<T> out;           // data points at this row's first pixel
+  OutputView<T> out;
 };
 
 #if GESTURE_RT_X86
-// Write pixels [0, n) of the row with AVX2 and return n (the rest is left to the scalar row).
-// Needs pixel_stride 3 or 4, channel_stride 1, 8 readable bytes at every offset0 (a pixel and
-// its right neighbour in one load), and HWC or CHW output.
-int rows_avx2(const RowJob<float>& job, int pixel_stride);
-int rows_avx2(const RowJob<std::uint16_t>& job, int pixel_stride);
+// Writes the rows whose RowTap allows wide loads with AVX2, recording in done[y] how many pixels
+// of row y it wrote (the scalar rows finish the rest). Needs pixel_stride 3 or 4,
+// channel_stride 1 and HWC (pixel stride 3) or CHW (pixel stride 1) output.
+void rows_avx2(const FrameJob<float>& job, int* done);
+void rows_avx2(const FrameJob<std::uint16_t>& job, int* done);
 bool cpu_has_avx2();
 #endif
 

@@ -11,29 +11,10 @@ import statistics
 import time
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
 from gesture_rt import ClipRing, Preprocessor
-
-
-def opencv_chain(frame: np.ndarray, resize_short: int = 100, crop: int = 100) -> np.ndarray:
-    """What a user would otherwise write: resize, crop, BGR->RGB, scale to [-1, 1]."""
-    height, width = frame.shape[:2]
-    s = resize_short / min(height, width)
-    rh, rw = round(height * s), round(width * s)
-    resized = cv2.resize(frame, (rw, rh), interpolation=cv2.INTER_LINEAR)
-    top, left = (rh - crop) // 2, (rw - crop) // 2
-    rgb = cv2.cvtColor(resized[top : top + crop, left : left + crop], cv2.COLOR_BGR2RGB)
-    return rgb.astype(np.float32) / 127.5 - 1
-
-
-def camera_like_frame(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A smooth colour gradient with noise, like a camera frame (uint8 BGR)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([x * 255 / width, y * 255 / height, (x + y) * 127 / (width + height)], -1)
-    return np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+from gesture_rt.testing import camera_like_frame, opencv_chain
 
 
 def median_us(fn: Callable[[], object], repeats: int) -> float:
@@ -56,9 +37,16 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gesture_rt", description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=parse_size, nargs="+",
-                        default=[(640, 480), (1280, 720), (1920, 1080)], metavar="WxH")
+    parser = argparse.ArgumentParser(
+        prog="python -m gesture_rt", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--sizes",
+        type=parse_size,
+        nargs="+",
+        default=[(640, 480), (1280, 720), (1920, 1080)],
+        metavar="WxH",
+    )
     parser.add_argument("--repeats", type=int, default=300, help="timed calls per figure")
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -67,21 +55,27 @@ def main(argv: list[str] | None = None) -> int:
     preprocess = Preprocessor()
     out = np.empty(preprocess.output_shape, np.float32)
     print(f"{preprocess!r}\n")
-    print(f"{'frame':>10} {'fused us':>9} {'OpenCV chain us':>16} {'speed-up':>9} {'max |diff|':>11}")
+    print(
+        f"{'frame':>10} {'fused us':>9} {'OpenCV chain us':>16} {'speed-up':>9} {'max |diff|':>11}"
+    )
     for width, height in args.sizes:
         frame = camera_like_frame(height, width)
         fused = median_us(lambda f=frame: preprocess(f, out=out), args.repeats)
         chain = median_us(lambda f=frame: opencv_chain(f), args.repeats)
         diff = float(np.abs(preprocess(frame) - opencv_chain(frame)).max())
-        print(f"{width:>5}x{height:<4} {fused:9.1f} {chain:16.1f} {chain / fused:8.1f}x {diff:11.5f}")
+        print(
+            f"{width:>5}x{height:<4} {fused:9.1f} {chain:16.1f} {chain / fused:8.1f}x {diff:11.5f}"
+        )
 
     ring = ClipRing()
     frame = camera_like_frame(720, 1280)
-    push = median_us(lambda: ring.push(frame), args.repeats)
+    push = median_us(lambda: ring.push(frame), max(args.repeats, ring.clip_len))
     clip = np.empty(ring.clip_shape, np.float32)
     hand_off = median_us(lambda: ring.latest(out=clip), max(1, args.repeats // 10))
-    print(f"\nClipRing {ring.clip_shape}: push of a 1280x720 frame {push:.1f} us, "
-          f"clip hand-off {hand_off:.1f} us, {ring.frames} frames pushed")
+    print(
+        f"\nClipRing {ring.clip_shape}: push of a 1280x720 frame {push:.1f} us, "
+        f"clip hand-off {hand_off:.1f} us, {ring.frames} frames pushed"
+    )
     return 0
 
 

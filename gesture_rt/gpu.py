@@ -90,13 +90,30 @@ class CudaPreprocessor(Preprocessor):
         biases = [np.float32(-m / s) for m, s in zip(self.mean, std, strict=True)]
         grid = (-(-g.crop_w // _BLOCK[0]), -(-g.crop_h // _BLOCK[1]), 1)
         with cp.cuda.Device(frame.device.id):
-            kernel(grid, _BLOCK, (
-                frame, np.int32(height), np.int32(width),
-                np.int64(frame.strides[0]), np.int64(frame.strides[1]), *channels,
-                np.float64(g.scale_y), np.float64(g.scale_x), np.int32(g.top), np.int32(g.left),
-                np.int32(g.crop_h), np.int32(g.crop_w), *gains, *biases,
-                out, np.int64(rs), np.int64(ps), np.int64(cs),
-            ))  # fmt: skip
+            kernel(
+                grid,
+                _BLOCK,
+                (
+                    frame,
+                    np.int32(height),
+                    np.int32(width),
+                    np.int64(frame.strides[0]),
+                    np.int64(frame.strides[1]),
+                    *channels,
+                    np.float64(g.scale_y),
+                    np.float64(g.scale_x),
+                    np.int32(g.top),
+                    np.int32(g.left),
+                    np.int32(g.crop_h),
+                    np.int32(g.crop_w),
+                    *gains,
+                    *biases,
+                    out,
+                    np.int64(rs),
+                    np.int64(ps),
+                    np.int64(cs),
+                ),
+            )
         return out
 
     @property
@@ -128,7 +145,9 @@ class CudaPreprocessor(Preprocessor):
         if out.dtype != np.dtype(self.dtype):
             raise TypeError(f"out must have dtype {self.dtype}, got {out.dtype}")
         if tuple(out.shape) != shape:
-            raise ValueError(f"out must have shape {shape} (layout='{self.layout}'), got {out.shape}")
+            raise ValueError(
+                f"out must have shape {shape} (layout='{self.layout}'), got {out.shape}"
+            )
         if out.device.id != device_id:
             raise ValueError(f"out is on GPU {out.device.id} but frame is on GPU {device_id}")
         item, (rs, ps, cs) = out.itemsize, (out.strides[i] for i in self._output_axes)

@@ -1,16 +1,18 @@
 """A float64 NumPy statement of the preprocessing definition, for tests and training.
 
 It computes what ``Preprocessor`` computes, one vectorised step at a time and in double
-precision, so the fused kernels can be checked against it (they agree to 1e-5). It resizes with
-the sampling positions of ``cv2.resize(INTER_LINEAR)`` (half-pixel centres, positions rounded to
-float32, borders replicated) but exact float weights, where OpenCV rounds weights to 1/2048 and
-pixels to uint8; the two differ by less than one 8-bit step.
+precision, so the fused kernels can be checked against it (they agree to 1e-5). The resize is
+``cv2.resize(INTER_LINEAR)``'s: half-pixel centres, sampling positions rounded to float32,
+borders replicated, bilinear weights rounded to multiples of 1/2048 (half to even). Where OpenCV
+then rounds to uint8 (with some truncation in its SIMD rows), this keeps the exact value; the two
+differ by less than one 8-bit step.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+WEIGHT_ONE = 2048  # cv2's INTER_RESIZE_COEF_SCALE
 _ORDERS = {"bgr": (2, 1, 0), "bgra": (2, 1, 0), "rgb": (0, 1, 2), "rgba": (0, 1, 2)}
 
 
@@ -21,13 +23,14 @@ def resized_size(height: int, width: int, resize_short: int) -> tuple[int, int]:
 
 
 def sample_taps(dst: np.ndarray, scale: float, src_size: int):
-    """Source indices ``i0, i1`` and weight ``w`` of each destination index (cv2 positions)."""
+    """Source indices ``i0, i1`` and weight ``w`` of ``i1`` for each destination index."""
     pos = ((dst + 0.5) * scale - 0.5).astype(np.float32)
-    i0 = np.floor(pos).astype(np.int64)
-    w = (pos - i0).astype(np.float64)
+    i0 = np.floor(pos)
+    frac = pos - i0  # exact in float32
     low, high = i0 < 0, i0 >= src_size - 1
-    i0 = np.where(low, 0, np.where(high, src_size - 1, i0))
-    w = np.where(low | high, 0.0, w)
+    i0 = np.where(low, 0, np.where(high, src_size - 1, i0)).astype(np.int64)
+    frac = np.where(low | high, np.float32(0), frac)
+    w = np.rint(frac * np.float32(WEIGHT_ONE)).astype(np.float64) / WEIGHT_ONE  # half to even
     return i0, np.minimum(i0 + 1, src_size - 1), w
 
 
