@@ -18,8 +18,12 @@ import gesture_rt
 from gesture_rt.preprocess import Preprocessor
 
 KERNEL_FILE = "preprocess.cu"
-_VARIANTS = {"float32": "preprocess_frame<float>", "float16": "preprocess_frame<unsigned short>"}
-_BLOCK = (32, 8, 1)
+# Template instances, by output dtype (float16 is written as IEEE binary16 bits).
+KERNEL_VARIANTS = {
+    "float32": "preprocess_frame<float>",
+    "float16": "preprocess_frame<unsigned short>",
+}
+BLOCK = (32, 8, 1)  # threads per block: a warp along each output row
 _modules: dict[int, Any] = {}
 _modules_lock = threading.Lock()
 
@@ -43,20 +47,28 @@ def kernel_path(name: str = KERNEL_FILE) -> Path:
     raise FileNotFoundError(f"kernel source {name} is not installed under gesture_rt/kernels")
 
 
+def kernel_source(path: Path) -> str:
+    """The kernel's code, with a #line directive so compiler errors point at the real file."""
+    return f'#line 1 "{path}"\n' + path.read_text()
+
+
+def nvrtc_options(path: Path) -> tuple[str, ...]:
+    """NVRTC options for the kernel at ``path`` (CuPy adds the architecture)."""
+    # --fmad=false: no fused multiply-adds, so roundings follow the C++ kernel's scalar rows.
+    return ("--fmad=false", f"-I{path.parent}")
+
+
 def kernel_module(device_id: int) -> Any:
     """The compiled kernels for one device, compiled once and cached."""
     with _modules_lock:
         if device_id not in _modules:
             cp = cupy()
             path = kernel_path()
-            # The #line directive makes compiler errors point at the real file.
-            code = f'#line 1 "{path}"\n' + path.read_text()
             with cp.cuda.Device(device_id):
                 module = cp.RawModule(
-                    code=code,
-                    # --fmad=false: no fused multiply-adds, the same roundings as the C++ kernel.
-                    options=("-std=c++17", "--fmad=false", f"-I{path.parent}"),
-                    name_expressions=tuple(_VARIANTS.values()),
+                    code=kernel_source(path),
+                    options=nvrtc_options(path),
+                    name_expressions=tuple(KERNEL_VARIANTS.values()),
                 )
                 module.compile()
             _modules[device_id] = module
@@ -77,44 +89,31 @@ class CudaPreprocessor(Preprocessor):
     def __call__(self, frame: Any, out: Any = None) -> Any:
         cp = cupy()
         self._check_frame(cp, frame)
+        out = self._checked_out(cp, frame.device.id, out)
+        grid, args = self.launch_arguments(frame, out)
+        kernel = kernel_module(frame.device.id).get_function(KERNEL_VARIANTS[self.dtype])
+        with cp.cuda.Device(frame.device.id):
+            kernel(grid, BLOCK, args)
+        return out
+
+    def launch_arguments(self, frame: Any, out: Any) -> tuple[tuple[int, int, int], tuple]:
+        """The grid and arguments of ``preprocess_frame`` for checked ``frame`` and ``out``."""
         height, width, _ = frame.shape
         g = self.geometry(height, width)
-        out = self._checked_out(cp, frame.device.id, out)
         item = out.itemsize
         rs, ps, cs = (out.strides[i] // item for i in self._output_axes)
-        kernel = kernel_module(frame.device.id).get_function(_VARIANTS[self.dtype])
-        order = (0, 1, 2) if self.channel_order[0] == "r" else (2, 1, 0)
-        channels = [np.int64(c * frame.strides[2]) for c in order]
-        std = np.asarray(self.std, np.float64)
-        gains = [np.float32(1.0 / s) for s in std]
-        biases = [np.float32(-m / s) for m, s in zip(self.mean, std, strict=True)]
-        grid = (-(-g.crop_w // _BLOCK[0]), -(-g.crop_h // _BLOCK[1]), 1)
-        with cp.cuda.Device(frame.device.id):
-            kernel(
-                grid,
-                _BLOCK,
-                (
-                    frame,
-                    np.int32(height),
-                    np.int32(width),
-                    np.int64(frame.strides[0]),
-                    np.int64(frame.strides[1]),
-                    *channels,
-                    np.float64(g.scale_y),
-                    np.float64(g.scale_x),
-                    np.int32(g.top),
-                    np.int32(g.left),
-                    np.int32(g.crop_h),
-                    np.int32(g.crop_w),
-                    *gains,
-                    *biases,
-                    out,
-                    np.int64(rs),
-                    np.int64(ps),
-                    np.int64(cs),
-                ),
-            )
-        return out
+        sources, gains, biases = self.kernel_constants  # the C++ kernel's own channel map
+        grid = (-(-g.crop_w // BLOCK[0]), -(-g.crop_h // BLOCK[1]), 1)
+        args = (
+            frame, np.int32(height), np.int32(width),
+            np.int64(frame.strides[0]), np.int64(frame.strides[1]),
+            *(np.int64(c * frame.strides[2]) for c in sources),
+            np.float64(g.scale_y), np.float64(g.scale_x), np.int32(g.top), np.int32(g.left),
+            np.int32(g.crop_h), np.int32(g.crop_w),
+            *(np.float32(v) for v in gains), *(np.float32(v) for v in biases),
+            out, np.int64(rs), np.int64(ps), np.int64(cs),
+        )  # fmt: skip
+        return grid, args
 
     @property
     def _output_axes(self) -> tuple[int, int, int]:

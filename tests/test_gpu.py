@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from gesture_rt import ClipRing, Preprocessor, gpu
+from gesture_rt import ClipRing, Preprocessor, _native, gpu
 from gesture_rt.testing import camera_like_frame
 
 
@@ -16,6 +22,128 @@ def test_kernel_sources_are_installed_as_package_data():
     assert gpu.kernel_path("pixel_math.h").is_file()
     with pytest.raises(FileNotFoundError, match=r"missing\.cu"):
         gpu.kernel_path("missing.cu")
+
+
+def test_the_build_compiled_the_cuda_kernels_for_every_target():
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc is not installed: the build cannot compile-check the CUDA kernels")
+    build = Path(__file__).resolve().parents[1] / "build"
+    objects = list(build.glob("*/CMakeFiles/gesture_rt_cuda_check.dir/csrc/cuda/instantiate.cu.o"))
+    if not build.is_dir():
+        pytest.skip("the package was built outside this checkout's build/ folder")
+    assert objects, "nvcc is installed but the build did not compile csrc/cuda/instantiate.cu"
+    binary = max(objects, key=lambda p: p.stat().st_mtime).read_bytes()
+    for arch in (b"sm_80", b"sm_87", b"sm_90"):  # A100, Jetson Orin, H100/H200
+        assert arch in binary
+    for variant in (b"preprocess_frameIf", b"preprocess_frameIt"):  # float32, float16 bits
+        assert variant in binary
+
+
+def _nvrtc() -> ctypes.CDLL:
+    """NVRTC from the nvidia-cuda-nvrtc wheel (a test need) or a CUDA toolkit."""
+    spec = importlib.util.find_spec("nvidia")
+    roots = (
+        list(spec.submodule_search_locations) if spec and spec.submodule_search_locations else []
+    )
+    found = [p for root in roots for p in sorted(Path(root).glob("*/lib/libnvrtc.so*"))]
+    found += sorted(Path("/usr/local/cuda/lib64").glob("libnvrtc.so*"))
+    if not found:
+        pytest.skip("NVRTC is not installed (pip install nvidia-cuda-nvrtc)")
+    return ctypes.CDLL(str(found[0]))
+
+
+@pytest.mark.parametrize("arch", ["compute_80", "compute_87", "compute_90"])
+def test_the_shipped_kernel_compiles_with_nvrtc_as_cupy_compiles_it(arch):
+    nvrtc = _nvrtc()
+    path = gpu.kernel_path()
+    program = ctypes.c_void_p()
+    name = path.name.encode()
+    assert (
+        nvrtc.nvrtcCreateProgram(
+            ctypes.byref(program), gpu.kernel_source(path).encode(), name, 0, None, None
+        )
+        == 0
+    )
+    try:
+        for expression in gpu.KERNEL_VARIANTS.values():
+            assert nvrtc.nvrtcAddNameExpression(program, expression.encode()) == 0
+        # CuPy appends -ftz=true and the architecture to the options it is given.
+        options = [*gpu.nvrtc_options(path), "-ftz=true", f"-arch={arch}"]
+        argv = (ctypes.c_char_p * len(options))(*(o.encode() for o in options))
+        status = nvrtc.nvrtcCompileProgram(program, len(options), argv)
+        size = ctypes.c_size_t()
+        nvrtc.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        nvrtc.nvrtcGetProgramLog(program, log)
+        assert status == 0, log.value.decode(errors="replace")
+        for expression in gpu.KERNEL_VARIANTS.values():
+            lowered = ctypes.c_char_p()
+            assert (
+                nvrtc.nvrtcGetLoweredName(program, expression.encode(), ctypes.byref(lowered)) == 0
+            )
+            assert b"preprocess_frame" in lowered.value
+    finally:
+        nvrtc.nvrtcDestroyProgram(ctypes.byref(program))
+
+
+@pytest.fixture(scope="module")
+def emulated_kernel(tmp_path_factory):
+    """csrc/cuda/preprocess.cu, as installed, compiled for the CPU (tests/cuda_emulation.cpp)."""
+    compiler = shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        pytest.skip("no C++ compiler to build the CPU emulation of the CUDA kernel")
+    library = tmp_path_factory.mktemp("cuda_emulation") / "emulation.so"
+    source = Path(__file__).with_name("cuda_emulation.cpp")
+    command = [compiler, "-std=c++17", "-O1", "-shared", "-fPIC", "-Wno-unknown-pragmas",
+               f"-I{gpu.kernel_path().parent}", str(source), "-o", str(library)]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
+    return ctypes.CDLL(str(library))
+
+
+_CTYPES = {np.int32: ctypes.c_int, np.int64: ctypes.c_longlong, np.float32: ctypes.c_float,
+           np.float64: ctypes.c_double}  # fmt: skip
+
+
+def run_emulated(library, preprocessor: gpu.CudaPreprocessor, frame: np.ndarray) -> np.ndarray:
+    """Launches the kernel with exactly the arguments CudaPreprocessor gives CuPy."""
+    out = np.full(preprocessor.output_shape, np.nan, preprocessor.dtype)
+    grid, args = preprocessor.launch_arguments(frame, out)
+    converted = [
+        ctypes.c_void_p(a.ctypes.data) if isinstance(a, np.ndarray) else _CTYPES[type(a)](a)
+        for a in args
+    ]
+    getattr(library, f"emulate_{preprocessor.dtype}")(grid[0], grid[1], *converted)
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("layout", ["hwc", "chw"])
+@pytest.mark.parametrize("order", ["bgr", "rgba"])
+@pytest.mark.parametrize(
+    "view",
+    [lambda f: f, lambda f: f[:, 100:740], lambda f: f[::-2, ::3], lambda f: f[5:6, 7:9]],
+    ids=["whole", "band", "reversed-decimated", "tiny"],
+)
+def test_cuda_kernel_emulated_on_cpu_matches_the_cpu_kernel(
+    emulated_kernel, dtype, layout, order, view
+):
+    frame = view(camera_like_frame(720, 1280, channels=len(order), seed=12))
+    options = {
+        "resize_short": 112,
+        "crop": (112, 100),
+        "channel_order": order,
+        "dtype": dtype,
+        "layout": layout,
+        "mean": (120.0, 115.0, 100.0),
+        "std": (60.0, 58.0, 57.0),
+    }
+    got = run_emulated(emulated_kernel, gpu.CudaPreprocessor(**options), frame)
+    previous = _native.set_simd(False)  # the scalar rows: the same arithmetic, bit for bit
+    try:
+        want = Preprocessor(**options)(frame)
+    finally:
+        _native.set_simd(previous)
+    np.testing.assert_array_equal(got, want)
 
 
 def _cupy_with_a_gpu():
