@@ -54,8 +54,10 @@ class Preprocessor {
       if (!std::isfinite(mean[c])) throw py::value_error("mean must be finite");
       if (!std::isfinite(std[c]) || std[c] == 0.0) throw py::value_error("std must be finite and non-zero");
       map_.source_channel[c] = rgb_first ? c : 2 - c;
-      map_.gain[c] = static_cast<float>(1.0 / (std[c] * gesture_rt::kWeightOne));
+      map_.gain[c] = static_cast<float>(1.0 / (std[c] * gesture_rt::kWeightOne * gesture_rt::kWeightOne));
       map_.bias[c] = static_cast<float>(-mean[c] / std[c]);
+      if (!std::isfinite(map_.gain[c]) || !std::isfinite(map_.bias[c]))
+        throw py::value_error("mean and std must keep (x - mean) / std within float32 range");
     }
     dtype_ = py::dtype(dtype_name_);
   }
@@ -78,6 +80,7 @@ class Preprocessor {
     const gesture_rt::FrameView frame = frame_view(frame_obj);
     const Geometry g = geometry(frame.height, frame.width);
     py::array out = out_obj.is_none() ? py::array(dtype_, shape()) : checked_out(out_obj);
+    if (overlaps(frame_obj, out)) throw py::value_error("out must not share memory with frame");
     const auto item = static_cast<py::ssize_t>(out.itemsize());
     const auto s = out.strides();
     const bool hwc = layout_ == "hwc";
@@ -107,8 +110,8 @@ class Preprocessor {
   const std::string& channel_order() const { return channel_order_; }
   const std::string& dtype() const { return dtype_name_; }
   const std::string& layout() const { return layout_; }
-  std::array<double, 3> mean() const { return mean_; }
-  std::array<double, 3> stddev() const { return std_; }
+  py::tuple mean() const { return py::make_tuple(mean_[0], mean_[1], mean_[2]); }
+  py::tuple stddev() const { return py::make_tuple(std_[0], std_[1], std_[2]); }
 
  private:
   gesture_rt::FrameView frame_view(const py::object& obj) const {
@@ -127,6 +130,21 @@ class Preprocessor {
             a.strides(0), a.strides(1), a.strides(2)};
   }
 
+  // Whether the memory spans of two arrays (lowest to highest byte) intersect.
+  static bool overlaps(const py::object& frame, const py::array& out) {
+    auto span = [](const py::array& a) {
+      auto lo = reinterpret_cast<std::intptr_t>(a.data()), hi = lo + a.itemsize();
+      for (py::ssize_t d = 0; d < a.ndim(); ++d) {
+        const py::ssize_t reach = (a.shape(d) - 1) * a.strides(d);
+        (reach < 0 ? lo : hi) += reach;
+      }
+      return std::make_pair(lo, hi);
+    };
+    const auto [flo, fhi] = span(py::reinterpret_borrow<py::array>(frame));
+    const auto [olo, ohi] = span(out);
+    return flo < ohi && olo < fhi;
+  }
+
   py::array checked_out(const py::object& obj) const {
     if (!py::isinstance<py::array>(obj))
       throw py::type_error("out must be a numpy.ndarray of " + dtype_name_ + ", got " + type_name(obj));
@@ -141,13 +159,15 @@ class Preprocessor {
     if (!out.writeable()) throw py::value_error("out must be writeable");
     const auto item = static_cast<py::ssize_t>(out.itemsize());
     const auto* s = out.strides();
-    const auto plane = static_cast<py::ssize_t>(crop_h_) * crop_w_ * item;
+    // A stride matters only along an axis longer than 1 (NumPy's own contiguity rule).
+    auto is = [&](int axis, py::ssize_t expected) { return want[axis] == 1 || s[axis] == expected; };
     // Rows of a slot are written contiguously; a channel-first slot may sit inside a larger
-    // (C, T, H, W) ring, so only its channel stride is free (but must not overlap the plane).
+    // (C, T, H, W) ring, so only its channel stride is free (a whole plane or more, in items).
     const bool ok = reinterpret_cast<std::uintptr_t>(out.data()) % item == 0 &&
                     (layout_ == "hwc"
-                         ? s[2] == item && s[1] == 3 * item && s[0] == 3 * crop_w_ * item
-                         : s[2] == item && s[1] == crop_w_ * item && s[0] >= plane);
+                         ? is(2, item) && is(1, 3 * item) && is(0, 3 * crop_w_ * item)
+                         : is(2, item) && is(1, crop_w_ * item) && s[0] % item == 0 &&
+                               s[0] >= static_cast<py::ssize_t>(crop_h_) * crop_w_ * item);
     if (!ok)
       throw py::value_error(layout_ == "hwc" ? "out must be C-contiguous and aligned"
                                              : "out must be aligned with C-contiguous (H, W) channel planes");
@@ -170,6 +190,9 @@ PYBIND11_MODULE(_native, m) {
   m.attr("__version__") = GESTURE_RT_VERSION;
   m.def("set_simd", &gesture_rt::set_simd, py::arg("enabled"),
         "Allow (default) or forbid the SIMD rows of the CPU kernel; returns the previous setting.");
+  m.def("simd_available", &gesture_rt::simd_available, "Whether this CPU runs the SIMD rows.");
+  m.def("simd_row_count", &gesture_rt::simd_row_count,
+        "Rows the calling thread has written with SIMD rows so far (for tests).");
 
   py::class_<Geometry>(m, "Geometry", "Where the crop of a source frame lies.")
       .def_readonly("src_h", &Geometry::src_h)

@@ -48,13 +48,18 @@ GRT_HD Tap source_tap(int d, double scale, int src_size) {
   return Tap{i0, i0 + 1 < src_size ? i0 + 1 : i0, round_half_even(frac * kWeightOne)};
 }
 
-// The bilinear value of four 8-bit taps, times 2048: columns blended exactly in integers, rows
-// in float (every integer here is below 2^24, so the conversions are exact).
-GRT_HD float bilinear_2048(int p00, int p01, int p10, int p11, int wx1, int wy1) {
+// The bilinear value of four 8-bit taps, times 2048^2, exactly: integer weights throughout
+// (255 * 2^22 < 2^31), so every kernel computes the same integer, whatever its instruction set.
+GRT_HD int bilinear_4m(int p00, int p01, int p10, int p11, int wx1, int wy1) {
   const int upper = p00 * (kWeightOne - wx1) + p01 * wx1;
   const int lower = p10 * (kWeightOne - wx1) + p11 * wx1;
-  return static_cast<float>(upper) +
-         static_cast<float>(wy1) * (1.f / kWeightOne) * static_cast<float>(lower - upper);
+  return upper * (kWeightOne - wy1) + lower * wy1;
+}
+
+// out = bilinear * gain + bias, the gain folding in 1 / 2048^2. Separate multiply and add (no
+// fused multiply-add), in every kernel, so they round alike.
+GRT_HD float normalise(int bilinear, float gain, float bias) {
+  return static_cast<float>(bilinear) * gain + bias;
 }
 
 // IEEE binary16 bits of `f`, rounded to nearest even (F. Giesen's float_to_half_fast3_rtne).
@@ -83,5 +88,9 @@ GRT_HD unsigned short float_to_half_bits(float f) {
   }
   return static_cast<unsigned short>(h | (sign >> 16));
 }
+
+// Output encodings: float32 as is, float16 as IEEE binary16 bits.
+GRT_HD float encode(float v, float*) { return v; }
+GRT_HD unsigned short encode(float v, unsigned short*) { return float_to_half_bits(v); }
 
 }  // namespace gesture_rt

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -19,8 +20,13 @@ Geometry make_geometry(int src_h, int src_w, int resize_short, int crop_h, int c
   g.src_w = src_w;
   const double s = static_cast<double>(resize_short) / std::min(src_h, src_w);
   // std::nearbyint rounds half to even, like Python's round().
-  g.resized_h = static_cast<int>(std::nearbyint(src_h * s));
-  g.resized_w = static_cast<int>(std::nearbyint(src_w * s));
+  const double resized_h = std::nearbyint(src_h * s), resized_w = std::nearbyint(src_w * s);
+  if (std::max(resized_h, resized_w) > std::numeric_limits<int>::max()) {
+    throw std::invalid_argument("resize_short=" + std::to_string(resize_short) +
+                                " would resize the frame beyond 2^31 pixels a side");
+  }
+  g.resized_h = static_cast<int>(resized_h);
+  g.resized_w = static_cast<int>(resized_w);
   if (g.resized_h < crop_h || g.resized_w < crop_w) {
     throw std::invalid_argument("resized frame " + std::to_string(g.resized_h) + "x" +
                                 std::to_string(g.resized_w) + " is smaller than the crop " +
@@ -39,9 +45,7 @@ Geometry make_geometry(int src_h, int src_w, int resize_short, int crop_h, int c
 namespace {
 
 std::atomic<bool> simd_allowed{true};
-
-inline float encode(float v, float*) { return v; }
-inline std::uint16_t encode(float v, std::uint16_t*) { return float_to_half_bits(v); }
+thread_local std::uint64_t simd_rows_written = 0;
 
 // The definition, pixel by pixel: pixels [x_begin, width) of row y.
 template <typename T>
@@ -56,9 +60,9 @@ void row_scalar(const FrameJob<T>& job, int y, int x_begin) {
     const ColumnTap& tx = plan.columns[x];
     for (int c = 0; c < 3; ++c) {
       const std::ptrdiff_t k = job.channel_offset[c];
-      const float v = bilinear_2048(r0[tx.offset0 + k], r0[tx.offset1 + k], r1[tx.offset0 + k],
-                                    r1[tx.offset1 + k], tx.w1, ty.w1);
-      dst[c * job.out.channel_stride] = encode(v * m.gain[c] + m.bias[c], static_cast<T*>(nullptr));
+      const int v = bilinear_4m(r0[tx.offset0 + k], r0[tx.offset1 + k], r1[tx.offset0 + k],
+                                r1[tx.offset1 + k], tx.w1, ty.w1);
+      dst[c * job.out.channel_stride] = encode(normalise(v, m.gain[c], m.bias[c]), static_cast<T*>(nullptr));
     }
   }
 }
@@ -117,6 +121,7 @@ void run(const FrameView& f, const Geometry& g, const ChannelMap& m, const Outpu
   const bool layout_ok = (out.pixel_stride == 3 && out.channel_stride == 1) || out.pixel_stride == 1;
   if (has_avx2 && wide_pixels && layout_ok && simd_allowed.load(std::memory_order_relaxed)) {
     rows_avx2(job, done.data());
+    simd_rows_written += static_cast<std::uint64_t>(std::count_if(done.begin(), done.end(), [](int n) { return n > 0; }));
   }
 #endif
   for (int y = 0; y < g.crop_h; ++y) {
@@ -127,6 +132,16 @@ void run(const FrameView& f, const Geometry& g, const ChannelMap& m, const Outpu
 }  // namespace
 
 bool set_simd(bool enabled) { return simd_allowed.exchange(enabled); }
+
+bool simd_available() {
+#if GESTURE_RT_X86
+  return cpu_has_avx2();
+#else
+  return false;
+#endif
+}
+
+std::uint64_t simd_row_count() { return simd_rows_written; }
 
 void preprocess_frame(const FrameView& frame, const Geometry& geometry, const ChannelMap& channels,
                       const OutputView<float>& out) {

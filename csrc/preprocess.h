@@ -34,8 +34,8 @@ struct OutputView {
   std::ptrdiff_t row_stride, pixel_stride, channel_stride;
 };
 
-// out[c] = bilinear_2048(taps of source_channel[c]) * gain[c] + bias[c] for c in R, G, B; the
-// gain folds in the 1/2048 of the fixed-point weights.
+// out[c] = bilinear_4m(taps of source_channel[c]) * gain[c] + bias[c] for c in R, G, B; the
+// gain folds in the 1/2048^2 of the fixed-point weights.
 struct ChannelMap {
   int source_channel[3];
   float gain[3];
@@ -45,6 +45,8 @@ struct ChannelMap {
 // Lets the CPU kernel use SIMD rows where the CPU has them (the default); returns the previous
 // setting. The scalar rows are the definition: tests run both.
 bool set_simd(bool enabled);
+bool simd_available();             // this CPU has the SIMD rows' instructions
+std::uint64_t simd_row_count();    // rows the calling thread has written with SIMD, for tests
 
 // float32 output, or float16 written as IEEE binary16 bits.
 void preprocess_frame(const FrameView& frame, const Geometry& geometry, const ChannelMap& channels,

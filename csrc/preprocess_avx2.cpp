@@ -1,8 +1,9 @@
-// AVX2 + FMA + F16C rows of the fused kernel, two output pixels per 256-bit vector. One 8-byte
-// load holds a pixel and its right neighbour (both horizontal taps), a byte shuffle widens them
-// into (left, right) 16-bit pairs, and one pmaddwd applies the fixed-point column weights exactly.
-// Selected at run time (preprocess.cpp) on CPUs that have these extensions; the scalar rows are
-// the definition, and this computes the same values (rows blended with one FMA rounding).
+// AVX2 + F16C rows of the fused kernel, two output pixels per 256-bit vector. One 8-byte load
+// holds a pixel and its right neighbour (both horizontal taps), a byte shuffle widens them into
+// (left, right) 16-bit pairs, one pmaddwd applies the fixed-point column weights and two 32-bit
+// multiplies the row weights, all exactly; the normalisation is a separate multiply and add.
+// So these rows compute bit for bit what the scalar rows (the definition) compute. Selected at
+// run time (preprocess.cpp) on CPUs that have these extensions.
 #include "preprocess_rows.h"
 
 #if GESTURE_RT_X86
@@ -16,15 +17,15 @@
 namespace gesture_rt {
 namespace {
 
-#define GRT_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define GRT_AVX2 __attribute__((target("avx2,f16c")))
 
 struct LaneConstants {
   __m256i widen;        // bytes of a pixel pair -> (left, right) 16-bit pairs per channel lane
   __m256 gain, bias;    // per lane, in the frame's channel order; lane 3 (alpha/padding) gets 0
-  __m256 wy;            // row weight, wy1 / 2048
+  __m256i wy0, wy1;     // row weights of row0 and row1, in 1/2048
 };
 
-GRT_AVX2 inline LaneConstants make_constants(const ChannelMap& m, int wy1, int pixel_stride) {
+GRT_AVX2 inline LaneConstants make_constants(const ChannelMap& m, int pixel_stride) {
   alignas(16) float gain4[4] = {0, 0, 0, 0}, bias4[4] = {0, 0, 0, 0};
   for (int c = 0; c < 3; ++c) {
     gain4[m.source_channel[c]] = m.gain[c];
@@ -39,17 +40,17 @@ GRT_AVX2 inline LaneConstants make_constants(const ChannelMap& m, int wy1, int p
   }
   return {_mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(widen))),
           _mm256_broadcast_ps(reinterpret_cast<const __m128*>(gain4)),
-          _mm256_broadcast_ps(reinterpret_cast<const __m128*>(bias4)),
-          _mm256_set1_ps(static_cast<float>(wy1) * (1.f / kWeightOne))};
+          _mm256_broadcast_ps(reinterpret_cast<const __m128*>(bias4)), _mm256_setzero_si256(),
+          _mm256_setzero_si256()};
 }
 
 // Columns blended for pixels x (low lane) and x+1 (high lane) of one source row, times 2048.
-GRT_AVX2 inline __m256 blend_columns(const std::uint8_t* row, std::ptrdiff_t offset_a,
-                                     std::ptrdiff_t offset_b, __m256i weights, __m256i widen) {
+GRT_AVX2 inline __m256i blend_columns(const std::uint8_t* row, std::ptrdiff_t offset_a,
+                                      std::ptrdiff_t offset_b, __m256i weights, __m256i widen) {
   const __m256i bytes = _mm256_inserti128_si256(
       _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + offset_a))),
       _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + offset_b)), 1);
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_shuffle_epi8(bytes, widen), weights));
+  return _mm256_madd_epi16(_mm256_shuffle_epi8(bytes, widen), weights);
 }
 
 // Pixels x and x+1, normalised, lanes [c0 c1 c2 c3 | c0 c1 c2 c3] permuted by `order`.
@@ -60,10 +61,12 @@ GRT_AVX2 inline __m256 pixel_pair(const std::uint8_t* __restrict row0,
                                   const LaneConstants& k, __m256i order) {
   const std::ptrdiff_t a = cols[x].offset0, b = cols[x + 1].offset0;
   const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(weight_pairs + 8 * x));
-  const __m256 upper = blend_columns(row0, a, b, w, k.widen);
-  const __m256 lower = blend_columns(row1, a, b, w, k.widen);
-  const __m256 value = _mm256_fmadd_ps(k.wy, _mm256_sub_ps(lower, upper), upper);
-  return _mm256_permutevar8x32_ps(_mm256_fmadd_ps(value, k.gain, k.bias), order);
+  const __m256i upper = blend_columns(row0, a, b, w, k.widen);
+  const __m256i lower = blend_columns(row1, a, b, w, k.widen);
+  const __m256i value = _mm256_add_epi32(_mm256_mullo_epi32(upper, k.wy0),
+                                         _mm256_mullo_epi32(lower, k.wy1));  // bilinear_4m
+  const __m256 out = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(value), k.gain), k.bias);
+  return _mm256_permutevar8x32_ps(out, order);
 }
 
 GRT_AVX2 inline void store_hwc(float* dst, __m256 v) { _mm256_storeu_ps(dst, v); }
@@ -134,12 +137,13 @@ GRT_AVX2 void rows_avx2_impl(const FrameJob<T>& job, int* done) {
   const bool hwc = job.out.pixel_stride == 3;
   const __m256i order = hwc ? _mm256_setr_epi32(s[0], s[1], s[2], 4 + s[0], 4 + s[1], 4 + s[2], 3, 7)
                             : _mm256_setr_epi32(s[0], 4 + s[0], s[1], 4 + s[1], s[2], 4 + s[2], 3, 7);
-  LaneConstants k = make_constants(m, 0, static_cast<int>(plan.pixel_stride));
+  LaneConstants k = make_constants(m, static_cast<int>(plan.pixel_stride));
   const int width = plan.geometry.crop_w;
   for (int y = 0; y < plan.geometry.crop_h; ++y) {
     const RowTap& ty = plan.rows[y];
     if (!ty.wide_loads) continue;
-    k.wy = _mm256_set1_ps(static_cast<float>(ty.w1) * (1.f / kWeightOne));
+    k.wy0 = _mm256_set1_epi32(kWeightOne - ty.w1);
+    k.wy1 = _mm256_set1_epi32(ty.w1);
     T* dst = job.out.data + y * job.out.row_stride;
     done[y] = hwc ? row_hwc(job.data + ty.offset0, job.data + ty.offset1, plan.columns.data(),
                             plan.weight_pairs.data(), width, k, order, dst)
@@ -153,10 +157,7 @@ GRT_AVX2 void rows_avx2_impl(const FrameJob<T>& job, int* done) {
 void rows_avx2(const FrameJob<float>& job, int* done) { rows_avx2_impl(job, done); }
 void rows_avx2(const FrameJob<std::uint16_t>& job, int* done) { rows_avx2_impl(job, done); }
 
-bool cpu_has_avx2() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
-}
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"); }
 
 }  // namespace gesture_rt
 

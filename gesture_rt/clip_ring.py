@@ -9,7 +9,6 @@ of a 40x100x100x3 float32 clip takes about a millisecond, far inside a camera fr
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from typing import Any, NamedTuple
 
@@ -63,20 +62,20 @@ class ClipRing:
         layout = _str(layout, "layout").lower()
         if layout not in _SLOT_LAYOUT:
             raise ValueError(f"layout must be 'nthwc' or 'ncthw', got {layout!r}")
+        crop = (int(height), int(width))
         if preprocessor is None:
-            preprocessor = Preprocessor(
-                max(height, width), (height, width), dtype=dtype, layout=_SLOT_LAYOUT[layout]
-            )
-        _check_preprocessor(preprocessor, (height, width), dtype, _SLOT_LAYOUT[layout])
+            preprocessor = Preprocessor(max(crop), crop, dtype=dtype, layout=_SLOT_LAYOUT[layout])
+        _check_preprocessor(preprocessor, crop, dtype, _SLOT_LAYOUT[layout])
 
-        self.clip_len, self.height, self.width, self.channels = clip_len, height, width, channels
+        self.clip_len, self.height, self.width = int(clip_len), int(height), int(width)
+        self.channels = int(channels)
         self.dtype, self.layout, self.preprocessor = dtype, layout, preprocessor
         self._xp = preprocessor.array_module
         self._time_axis = 0 if layout == "nthwc" else 1
         storage_shape = self.clip_shape[1:]
         self._storage = self._xp.zeros(storage_shape, dtype=dtype)
         self._slots = [self._storage[self._time_index(i)] for i in range(clip_len)]
-        self._stream = _stream_for(self._xp)
+        self._device_order = _DeviceOrder(self._xp)
         self._cond = threading.Condition()
         self._count = 0
 
@@ -96,8 +95,8 @@ class ClipRing:
         return self._count >= self.clip_len
 
     def push(self, frame: Any) -> int:
-        """Preprocesses ``frame`` into the next slot; returns its index (0 for the first)."""
-        with self._cond, self._stream:
+        """Preprocesses ``frame`` into the next slot; returns the frame's number (0 first)."""
+        with self._cond, self._device_order:
             self.preprocessor(frame, out=self._slots[self._count % self.clip_len])
             self._count += 1
             self._cond.notify_all()
@@ -110,7 +109,7 @@ class ClipRing:
         Raises RuntimeError before ``clip_len`` frames have been pushed.
         """
         out = self._checked_out(out)
-        with self._cond, self._stream:
+        with self._cond, self._device_order:
             if self._count < self.clip_len:
                 raise RuntimeError(
                     f"ClipRing holds {self._count} of {self.clip_len} frames; wait until ready"
@@ -124,8 +123,6 @@ class ClipRing:
             clip[self._time_index(slice(newer, None))] = self._storage[
                 self._time_index(slice(0, oldest))
             ]
-            if self._xp is not np:
-                self._stream.synchronize()  # the clip is complete when handed over
             return Clip(out, self._count - 1)
 
     def wait_for_frames(self, count: int, timeout: float | None = None) -> bool:
@@ -169,6 +166,27 @@ def _check_preprocessor(p: Any, crop: tuple[int, int], dtype: str, layout: str) 
         )
 
 
-def _stream_for(xp: Any) -> Any:
-    """Device rings order every push and copy on one CUDA stream of their own."""
-    return contextlib.nullcontext() if xp is np else xp.cuda.Stream()
+class _DeviceOrder:
+    """Orders a device ring's kernels and copies (a no-op for NumPy rings).
+
+    They run on the ring's own CUDA stream, after whatever the caller's current stream had
+    queued (the frame's upload, say); the caller's stream then waits for them, so memory the
+    caller frees afterwards (a temporary frame) is not reused while the ring still reads it,
+    and a handed-over clip is complete.
+    """
+
+    def __init__(self, xp: Any) -> None:
+        self._cuda = None if xp is np else xp.cuda
+        self._stream = None if xp is np else xp.cuda.Stream(non_blocking=True)
+        self._caller: Any = None
+
+    def __enter__(self) -> None:
+        if self._cuda is not None:
+            self._caller = self._cuda.get_current_stream()
+            self._stream.wait_event(self._caller.record())
+            self._stream.use()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._cuda is not None:
+            self._caller.use()
+            self._caller.wait_event(self._stream.record())

@@ -64,6 +64,10 @@ class Preprocessor(_native.Preprocessor):
         """The array library of frames and outputs (NumPy here, CuPy for the CUDA twin)."""
         return np
 
+    def geometry(self, height: int, width: int) -> Geometry:
+        """Where the crop of a ``height`` x ``width`` frame lies."""
+        return super().geometry(_int(height, "height"), _int(width, "width"))
+
     def crop_box(self, height: int, width: int) -> tuple[float, float, float, float]:
         """The crop as ``(x0, y0, x1, y1)`` in the pixels of a ``height`` x ``width`` frame."""
         g = self.geometry(height, width)
@@ -81,11 +85,13 @@ class Preprocessor(_native.Preprocessor):
 def _int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not -(2**31) <= value < 2**31:
+        raise ValueError(f"{name} must fit in 32 bits, got {value}")
     return int(value)
 
 
 def _int_pair(value: Any, name: str) -> tuple[int, int]:
-    if isinstance(value, Sequence) and not isinstance(value, str):
+    if _is_sequence(value):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or an (height, width) pair, got {value!r}")
         return _int(value[0], name), _int(value[1], name)
@@ -94,12 +100,21 @@ def _int_pair(value: Any, name: str) -> tuple[int, int]:
 
 
 def _triple(value: Any, name: str) -> tuple[float, float, float]:
-    values = list(value) if isinstance(value, Sequence | np.ndarray) else [value] * 3
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    values = list(value) if _is_sequence(value) else [value] * 3
     if len(values) != 3 or not all(
         isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values
     ):
         raise TypeError(f"{name} must be a number or three numbers (R, G, B), got {value!r}")
     return float(values[0]), float(values[1]), float(values[2])
+
+
+def _is_sequence(value: Any) -> bool:
+    """A list, tuple or 1-d array (a 0-d array is a scalar)."""
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    return isinstance(value, Sequence) and not isinstance(value, str)
 
 
 def _str(value: Any, name: str) -> str:

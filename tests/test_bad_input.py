@@ -30,6 +30,10 @@ from gesture_rt import ClipRing, Preprocessor
         ({"std": (1.0, 0.0, 1.0)}, ValueError, "std"),
         ({"std": (1.0, 2.0)}, TypeError, "std"),
         ({"mean": float("nan")}, ValueError, "mean"),
+        ({"std": 1e-300}, ValueError, "std"),
+        ({"mean": 1e300}, ValueError, "mean"),
+        ({"resize_short": 2**40}, ValueError, "resize_short"),
+        ({"crop": (2**31, 1)}, ValueError, "crop"),
         ({"mean": "gray"}, TypeError, "mean"),
     ],
 )
@@ -76,6 +80,37 @@ def test_bad_outputs(out, error, expected):
     frame = np.zeros((48, 64, 3), np.uint8)
     with pytest.raises(error, match=f"out must .*{expected}"):
         Preprocessor()(frame, out=out)
+
+
+def test_a_resize_beyond_int_range_is_refused():
+    p = Preprocessor(resize_short=2**30, crop=1)
+    with pytest.raises(ValueError, match="resize_short=1073741824"):
+        p(np.zeros((1, 3, 3), np.uint8))
+
+
+def test_channel_strides_must_be_whole_items():
+    out = np.lib.stride_tricks.as_strided(
+        np.zeros(30010, np.float32), (3, 100, 100), (40002, 400, 4)
+    )
+    with pytest.raises(ValueError, match="out must be aligned with C-contiguous"):
+        Preprocessor(layout="chw")(np.zeros((48, 64, 3), np.uint8), out=out)
+
+
+def test_an_output_sharing_memory_with_the_frame_is_refused():
+    buffer = np.zeros(480 * 640 * 3, np.uint8)
+    frame = buffer.reshape(480, 640, 3)
+    out = buffer[: 100 * 100 * 3 * 4].view(np.float32).reshape(100, 100, 3)
+    with pytest.raises(ValueError, match="out must not share memory with frame"):
+        Preprocessor()(frame, out=out)
+
+
+def test_arrays_and_numpy_scalars_are_accepted_as_options():
+    p = Preprocessor(np.int64(120), np.array([100, 90]), mean=np.array(127.5), std=np.ones(3) * 2)
+    assert p.crop == (100, 90) and p.mean == (127.5,) * 3 and p.std == (2.0,) * 3
+    with pytest.raises(TypeError, match="mean"):
+        Preprocessor(mean=np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="height must fit in 32 bits"):
+        p.geometry(2**31, 10)
 
 
 def test_read_only_output_is_refused():

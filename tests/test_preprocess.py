@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import threading
+import tracemalloc
 
 import cv2
 import numpy as np
 import pytest
 
-from gesture_rt import Preprocessor
+from gesture_rt import Preprocessor, _native
 from gesture_rt.reference import preprocess_reference, resized_size
 from gesture_rt.testing import camera_like_frame as camera_frame
 from gesture_rt.testing import opencv_chain
@@ -95,9 +98,16 @@ def test_within_one_step_of_opencv_on_real_video(kernel_path, real_frames):
 def test_strided_views_work_without_copy(kernel_path, view):
     frame = view(camera_frame(720, 1280, seed=2))
     assert not frame.flags.c_contiguous
-    np.testing.assert_allclose(
-        Preprocessor()(frame), preprocess_reference(np.ascontiguousarray(frame)), atol=1e-5
-    )
+    p, out = Preprocessor(), np.empty((100, 100, 3), np.float32)
+    p(frame, out=out)  # warm up: the kernel's per-thread tables
+    tracemalloc.start()
+    try:
+        p(frame, out=out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4096  # a copy of the frame would be 100 kB at least
+    np.testing.assert_allclose(out, preprocess_reference(np.ascontiguousarray(frame)), atol=1e-5)
 
 
 def test_channel_stride_view_reads_rgb_from_bgr_memory(kernel_path):
@@ -117,6 +127,13 @@ def test_bgra_alpha_is_ignored(kernel_path):
     np.testing.assert_allclose(p(bgra), Preprocessor()(bgra[..., :3]), atol=1e-6)
 
 
+def test_single_row_and_column_crops_accept_any_contiguous_output():
+    out = np.zeros((2, 100, 3), np.float32)[::2]  # C-contiguous: the stride of a length-1 axis
+    frame = camera_frame(480, 640, seed=1)
+    Preprocessor(100, (1, 100))(frame, out=out)
+    np.testing.assert_allclose(out, preprocess_reference(frame, 100, (1, 100)), atol=1e-5)
+
+
 def test_writes_in_place_into_the_given_array():
     p = Preprocessor()
     ring = np.zeros((3, 100, 100, 3), np.float32)
@@ -131,6 +148,27 @@ def test_chw_slot_of_a_channel_first_ring():
     Preprocessor(layout="chw")(frame, out=ring[:, 2])
     np.testing.assert_allclose(ring[:, 2], preprocess_reference(frame, layout="chw"), atol=1e-5)
     assert not ring[:, [0, 1, 3, 4]].any()
+
+
+def test_simd_rows_run_where_they_can_and_match_the_scalar_rows_bit_for_bit():
+    if not _native.simd_available():
+        pytest.skip("this CPU lacks AVX2/F16C: only the scalar rows run")
+    frame = camera_frame(720, 1280, seed=7)
+    for dtype in ("float32", "float16"):
+        for layout in ("hwc", "chw"):
+            p = Preprocessor(dtype=dtype, layout=layout)
+            before = _native.simd_row_count()
+            simd = p(frame)
+            assert _native.simd_row_count() - before == 100  # every row
+            previous = _native.set_simd(False)
+            try:
+                scalar = p(frame)
+            finally:
+                _native.set_simd(previous)
+            np.testing.assert_array_equal(simd, scalar)
+    before = _native.simd_row_count()
+    Preprocessor()(frame[:, ::2])  # 6-byte pixels: no wide loads, scalar rows only
+    assert _native.simd_row_count() == before
 
 
 @pytest.mark.parametrize(
@@ -156,20 +194,40 @@ def test_crop_box_maps_the_crop_onto_the_frame():
     assert x0 == pytest.approx(39 * 1280 / 178) and x1 == pytest.approx(139 * 1280 / 178)
 
 
-def test_releases_the_gil_while_it_runs():
-    p = Preprocessor(2000, 2000, dtype="float16")  # a long single call: about 4M pixels
-    frame = camera_frame(2000, 3000, seed=1)
-    started = threading.Event()
+def loops_while_running(call) -> int:
+    """How often the main thread loops while another thread makes ``call``.
+
+    With a long switch interval the interpreter does not take the GIL from a thread by force,
+    so the main thread runs only while the other thread has given the GIL up itself.
+    """
+    started, finished = threading.Event(), threading.Event()
 
     def work():
         started.set()
-        p(frame)
+        call()
+        finished.set()
 
-    worker = threading.Thread(target=work)
-    worker.start()
-    started.wait()
-    loops = 0
-    while worker.is_alive():  # runs only if the kernel does not hold the GIL
-        loops += 1
-    worker.join()
-    assert loops > 1000
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.2)
+    try:
+        worker = threading.Thread(target=work)
+        worker.start()
+        started.wait()
+        loops = 0
+        while not finished.is_set():
+            loops += 1
+        worker.join()
+    finally:
+        sys.setswitchinterval(previous)
+    return loops
+
+
+def test_releases_the_gil_while_it_runs():
+    p = Preprocessor(2000, 2000, dtype="float16")  # one long call: about 4M pixels
+    frame = camera_frame(2000, 3000, seed=1)
+    assert loops_while_running(lambda: p(frame)) > 1000
+
+
+def test_the_gil_check_catches_a_call_that_holds_the_gil():
+    libc = ctypes.PyDLL(None)  # PyDLL calls keep the GIL
+    assert loops_while_running(lambda: libc.usleep(50_000)) < 1000

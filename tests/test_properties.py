@@ -60,6 +60,26 @@ def test_any_strided_frame_matches_the_reference(frame, opts, simd):
 
 @SETTINGS
 @given(
+    frame=strided_frames(),
+    mean=st.floats(-1000, 1000),
+    std=st.floats(0.01, 1000) | st.floats(-1000, -0.01),
+    simd=st.booleans(),
+)
+def test_any_normalisation_matches_the_reference_to_float32_precision(frame, mean, std, simd):
+    order = "bgr" if frame.shape[2] == 3 else "bgra"
+    previous = _native.set_simd(simd)
+    try:
+        out = Preprocessor(16, 12, order, mean=mean, std=std)(frame)
+    finally:
+        _native.set_simd(previous)
+    want = preprocess_reference(np.ascontiguousarray(frame), 16, 12, order, mean, std)
+    # float32 arithmetic on values up to (255 + |mean|) / |std|: a few units in the last place
+    scale = (255 + abs(mean)) / abs(std)
+    np.testing.assert_allclose(out, want, rtol=0, atol=4 * scale * 2**-24 + 1e-7)
+
+
+@SETTINGS
+@given(
     shape=st.lists(st.integers(0, 5), min_size=0, max_size=4),
     dtype=st.sampled_from([np.uint8, np.int8, np.float32, np.uint16, np.bool_]),
 )

@@ -6,15 +6,6 @@
 // "preprocess_frame<float>" and "preprocess_frame<unsigned short>" (float16 written as bits).
 #include "pixel_math.h"
 
-namespace gesture_rt {
-
-__device__ __forceinline__ float encode_output(float v, float*) { return v; }
-__device__ __forceinline__ unsigned short encode_output(float v, unsigned short*) {
-  return float_to_half_bits(v);
-}
-
-}  // namespace gesture_rt
-
 template <typename T>
 __global__ void preprocess_frame(const unsigned char* __restrict__ src, int src_h, int src_w,
                                  long long row_stride, long long pixel_stride,
@@ -40,7 +31,7 @@ __global__ void preprocess_frame(const unsigned char* __restrict__ src, int src_
 #pragma unroll
   for (int c = 0; c < 3; ++c) {
     const long long k = channel[c];
-    const float v = bilinear_2048(p00[k], p01[k], p10[k], p11[k], tx.w1, ty.w1);
-    out[c * dst_channel] = encode_output(v * gain[c] + bias[c], static_cast<T*>(nullptr));
+    const int v = bilinear_4m(p00[k], p01[k], p10[k], p11[k], tx.w1, ty.w1);
+    out[c * dst_channel] = encode(normalise(v, gain[c], bias[c]), static_cast<T*>(nullptr));
   }
 }
