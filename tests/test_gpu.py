@@ -45,11 +45,17 @@ def _nvrtc() -> ctypes.CDLL:
     roots = (
         list(spec.submodule_search_locations) if spec and spec.submodule_search_locations else []
     )
-    found = [p for root in roots for p in sorted(Path(root).glob("*/lib/libnvrtc.so*"))]
-    found += sorted(Path("/usr/local/cuda/lib64").glob("libnvrtc.so*"))
-    if not found:
-        pytest.skip("NVRTC is not installed (pip install nvidia-cuda-nvrtc)")
-    return ctypes.CDLL(str(found[0]))
+    folders = [p.parent for root in roots for p in sorted(Path(root).glob("*/lib/libnvrtc.so*"))]
+    folders += [Path("/usr/local/cuda/lib64")]
+    for folder in folders:
+        libraries = sorted(folder.glob("libnvrtc.so*"))
+        if libraries:
+            # NVRTC dlopens its builtins by name; loaded first, they are found whatever the
+            # library path (under a sanitizer's preload too).
+            for builtins in sorted(folder.glob("libnvrtc-builtins.so*")):
+                ctypes.CDLL(str(builtins), mode=ctypes.RTLD_GLOBAL)
+            return ctypes.CDLL(str(libraries[0]))
+    pytest.skip("NVRTC is not installed (pip install nvidia-cuda-nvrtc)")
 
 
 @pytest.mark.parametrize("arch", ["compute_80", "compute_87", "compute_90"])
