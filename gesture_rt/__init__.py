@@ -16,7 +16,8 @@ def _import_native():
     except ImportError as missing:
         # `python -c` / `python -m` run from a source checkout put the checkout first on sys.path,
         # so its gesture_rt/ (which has no compiled module) shadows the installed package. Borrow
-        # the installed package's folder for the compiled module and the kernel sources.
+        # the installed package's folder for the compiled module and the kernel sources (they are
+        # what was last installed: after changing csrc/, run `pip install .` again).
         here = Path(__file__).resolve().parent
         for entry in sys.path:
             candidate = Path(entry or ".").resolve() / "gesture_rt"
