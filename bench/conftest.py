@@ -40,8 +40,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         for candidate, baseline, target in RATIOS:
             if (group, candidate) in timings and (group, baseline) in timings:
                 (fast, fast_min), (slow, slow_min) = (
-                    medians[(group, candidate)],
-                    medians[(group, baseline)],
+                    timings[(group, candidate)],
+                    timings[(group, baseline)],
                 )
                 rows.append(
                     (group, slow * 1e6, fast * 1e6, slow / fast, slow_min / fast_min, target)
