@@ -120,8 +120,7 @@ void run(const FrameView& f, const Geometry& g, const ChannelMap& m, const Outpu
   const bool wide_pixels = (f.pixel_stride == 3 || f.pixel_stride == 4) && f.channel_stride == 1;
   const bool layout_ok = (out.pixel_stride == 3 && out.channel_stride == 1) || out.pixel_stride == 1;
   if (has_avx2 && wide_pixels && layout_ok && simd_allowed.load(std::memory_order_relaxed)) {
-    rows_avx2(job, done.data());
-    simd_rows_written += static_cast<std::uint64_t>(std::count_if(done.begin(), done.end(), [](int n) { return n > 0; }));
+    simd_rows_written += static_cast<std::uint64_t>(rows_avx2(job, done.data()));
   }
 #endif
   for (int y = 0; y < g.crop_h; ++y) {

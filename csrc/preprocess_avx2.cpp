@@ -130,7 +130,7 @@ GRT_AVX2 int row_chw(const std::uint8_t* __restrict row0, const std::uint8_t* __
 }
 
 template <typename T>
-GRT_AVX2 void rows_avx2_impl(const FrameJob<T>& job, int* done) {
+GRT_AVX2 int rows_avx2_impl(const FrameJob<T>& job, int* done) {
   const Plan& plan = *job.plan;
   const ChannelMap& m = *job.channels;
   const int* s = m.source_channel;
@@ -139,9 +139,11 @@ GRT_AVX2 void rows_avx2_impl(const FrameJob<T>& job, int* done) {
                             : _mm256_setr_epi32(s[0], 4 + s[0], s[1], 4 + s[1], s[2], 4 + s[2], 3, 7);
   LaneConstants k = make_constants(m, static_cast<int>(plan.pixel_stride));
   const int width = plan.geometry.crop_w;
+  int rows = 0;
   for (int y = 0; y < plan.geometry.crop_h; ++y) {
     const RowTap& ty = plan.rows[y];
     if (!ty.wide_loads) continue;
+    ++rows;
     k.wy0 = _mm256_set1_epi32(kWeightOne - ty.w1);
     k.wy1 = _mm256_set1_epi32(ty.w1);
     T* dst = job.out.data + y * job.out.row_stride;
@@ -150,12 +152,13 @@ GRT_AVX2 void rows_avx2_impl(const FrameJob<T>& job, int* done) {
                   : row_chw(job.data + ty.offset0, job.data + ty.offset1, plan.columns.data(),
                             plan.weight_pairs.data(), width, k, order, dst, job.out.channel_stride);
   }
+  return rows;
 }
 
 }  // namespace
 
-void rows_avx2(const FrameJob<float>& job, int* done) { rows_avx2_impl(job, done); }
-void rows_avx2(const FrameJob<std::uint16_t>& job, int* done) { rows_avx2_impl(job, done); }
+int rows_avx2(const FrameJob<float>& job, int* done) { return rows_avx2_impl(job, done); }
+int rows_avx2(const FrameJob<std::uint16_t>& job, int* done) { return rows_avx2_impl(job, done); }
 
 bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"); }
 

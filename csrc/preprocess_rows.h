@@ -48,10 +48,10 @@ struct FrameJob {
 
 #if GESTURE_RT_X86
 // Writes the rows whose RowTap allows wide loads with AVX2, recording in done[y] how many pixels
-// of row y it wrote (the scalar rows finish the rest). Needs pixel_stride 3 or 4,
-// channel_stride 1 and HWC (pixel stride 3) or CHW (pixel stride 1) output.
-void rows_avx2(const FrameJob<float>& job, int* done);
-void rows_avx2(const FrameJob<std::uint16_t>& job, int* done);
+// of row y it wrote (the scalar rows finish the rest); returns how many rows it wrote. Needs
+// pixel_stride 3 or 4, channel_stride 1 and HWC (pixel stride 3) or CHW (pixel stride 1) output.
+int rows_avx2(const FrameJob<float>& job, int* done);
+int rows_avx2(const FrameJob<std::uint16_t>& job, int* done);
 bool cpu_has_avx2();
 #endif
 

@@ -27,7 +27,7 @@ def real_frames() -> list[np.ndarray]:
 
 
 @pytest.fixture(params=[True, False], ids=["simd", "scalar"])
-def kernel_path(request):
+def rows(request):
     """Runs a test with the SIMD rows allowed (where the CPU has them) and with scalar rows only."""
     previous = _native.set_simd(request.param)
     yield request.param

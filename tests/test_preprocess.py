@@ -22,7 +22,7 @@ SIZES = [(480, 640), (720, 1280), (1080, 1920), (100, 100), (101, 99), (37, 251)
 
 
 @pytest.mark.parametrize(("height", "width"), SIZES)
-def test_matches_float64_reference(kernel_path, height, width):
+def test_matches_float64_reference(rows, height, width):
     frame = camera_frame(height, width, seed=height * 7 + width)
     out = Preprocessor()(frame)
     assert out.shape == (100, 100, 3) and out.dtype == np.float32
@@ -34,7 +34,7 @@ def test_matches_float64_reference(kernel_path, height, width):
 @pytest.mark.parametrize(
     ("resize_short", "crop"), [(100, 100), (120, 100), (128, (112, 96)), (7, 3)]
 )
-def test_options_match_reference(kernel_path, channel_order, layout, resize_short, crop):
+def test_options_match_reference(rows, channel_order, layout, resize_short, crop):
     frame = camera_frame(480, 640, channels=len(channel_order), seed=3)
     mean, std = (123.7, 116.3, 103.5), (58.4, 57.1, 57.4)  # ImageNet's, per RGB channel
     p = Preprocessor(resize_short, crop, channel_order, mean=mean, std=std, layout=layout)
@@ -46,7 +46,7 @@ def test_options_match_reference(kernel_path, channel_order, layout, resize_shor
 
 @pytest.mark.parametrize("layout", ["hwc", "chw"])
 @pytest.mark.parametrize(("height", "width"), [(720, 1280), (37, 251), (1, 1), (100, 100)])
-def test_float16_is_the_float32_result_rounded(kernel_path, layout, height, width):
+def test_float16_is_the_float32_result_rounded(rows, layout, height, width):
     frame = camera_frame(height, width, seed=5)
     out16 = Preprocessor(dtype="float16", layout=layout)(frame)
     out32 = Preprocessor(dtype=np.float32, layout=layout)(frame)
@@ -54,7 +54,7 @@ def test_float16_is_the_float32_result_rounded(kernel_path, layout, height, widt
     np.testing.assert_array_equal(out16, out32.astype(np.float16))
 
 
-def test_float16_rounds_to_nearest_even_with_overflow_and_subnormals(kernel_path):
+def test_float16_rounds_to_nearest_even_with_overflow_and_subnormals(rows):
     frame = camera_frame(64, 64, seed=9)
     seen_inf = seen_subnormal = False
     for mean, std in [(0.0, 1e-3), (127.5, 1e4), (127.5, 3e6), (0.0, -0.004)]:
@@ -69,13 +69,13 @@ def test_float16_rounds_to_nearest_even_with_overflow_and_subnormals(kernel_path
 
 
 @pytest.mark.parametrize(("height", "width"), [(480, 640), (720, 1280), (1080, 1920), (97, 333)])
-def test_within_one_step_of_opencv(kernel_path, height, width):
+def test_within_one_step_of_opencv(rows, height, width):
     frame = camera_frame(height, width, seed=11)
     diff = np.abs(Preprocessor()(frame) - opencv_chain(frame))
     assert diff.max() <= STEP
 
 
-def test_within_one_step_of_opencv_on_real_video(kernel_path, real_frames):
+def test_within_one_step_of_opencv_on_real_video(rows, real_frames):
     p = Preprocessor()
     for frame in real_frames:  # 224x224: an upscale-free downscale to 100x100
         assert np.abs(p(frame) - opencv_chain(frame)).max() <= STEP
@@ -95,7 +95,7 @@ def test_within_one_step_of_opencv_on_real_video(kernel_path, real_frames):
     ],
     ids=["band", "decimated", "reversed", "offset", "broadcast"],
 )
-def test_strided_views_work_without_copy(kernel_path, view):
+def test_strided_views_work_without_copy(rows, view):
     frame = view(camera_frame(720, 1280, seed=2))
     assert not frame.flags.c_contiguous
     p, out = Preprocessor(), np.empty((100, 100, 3), np.float32)
@@ -110,7 +110,7 @@ def test_strided_views_work_without_copy(kernel_path, view):
     np.testing.assert_allclose(out, preprocess_reference(np.ascontiguousarray(frame)), atol=1e-5)
 
 
-def test_channel_stride_view_reads_rgb_from_bgr_memory(kernel_path):
+def test_channel_stride_view_reads_rgb_from_bgr_memory(rows):
     bgr = camera_frame(480, 640, seed=4)
     as_rgb = bgr[..., ::-1]  # channel stride -1: the same memory read as RGB
     np.testing.assert_allclose(
@@ -118,7 +118,7 @@ def test_channel_stride_view_reads_rgb_from_bgr_memory(kernel_path):
     )
 
 
-def test_bgra_alpha_is_ignored(kernel_path):
+def test_bgra_alpha_is_ignored(rows):
     bgra = camera_frame(480, 640, channels=4, seed=6)
     other_alpha = bgra.copy()
     other_alpha[..., 3] = 255 - other_alpha[..., 3]
