@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,14 @@ from gesture_rt import _native
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
-CRICKET_GIF = SHARED / "reference" / "kinetics-i3d" / "v_CricketShot_g04_c01_rgb.gif"
+KINETICS_I3D = SHARED / "reference" / "kinetics-i3d"
+CRICKET_GIF = KINETICS_I3D / "v_CricketShot_g04_c01_rgb.gif"
+
+# training/ runs from the checkout (`python -m training...`), it is not installed: append the
+# checkout, so that `import training` finds it and `import gesture_rt` still finds the installed
+# package (with its compiled module) first.
+if str(REPO) not in sys.path:
+    sys.path.append(str(REPO))
 
 
 @pytest.fixture(scope="session")
