@@ -16,7 +16,12 @@ keras = pytest.importorskip("keras")
 
 from training.models import ARCHITECTURES, DILATABLE, build_model, endpoint_model  # noqa: E402
 from training.models.__main__ import main as models_main  # noqa: E402
-from training.models.i3d import I3D, TemporalDilationConv3D  # noqa: E402
+from training.models.i3d import (  # noqa: E402
+    I3D,
+    FeatureGate,
+    NonLocalBlock,
+    TemporalDilationConv3D,
+)
 from training.models.summary import summarise, totals  # noqa: E402
 from training.models.weights import (  # noqa: E402
     fine_tune_init,
@@ -41,7 +46,7 @@ def randomise(model, seed: int = 0) -> None:
     for w in model.weights:
         if w.path.endswith("moving_variance"):
             w.assign(rng.uniform(0.5, 1.5, w.shape).astype("float32"))
-        elif "feature_gate" not in w.path and "W_z" not in w.path:
+        else:  # gates and W_z too: a trained network's are not at their start
             w.assign(rng.normal(0.0, 0.1, w.shape).astype("float32"))
 
 
@@ -58,12 +63,12 @@ def test_parameter_counts_match_the_thesis():
     # with 27 classes that is 12,689,984 - 1024*400 - 400 + 1024*27 + 27 ("12.3M").
     assert counts["i3d"] == 12_689_984 - (1024 * 400 + 400) + (1024 * 27 + 27) == 12_307_659
 
-    def non_local(c: int) -> int:  # θ, φ, g: C -> C/2 with bias; W_z: C/2 -> C with bias
-        return 3 * (c * (c // 2) + c // 2) + (c // 2) * c + c
+    def non_local(c: int) -> int:  # θ, φ, g: C -> C/2; W_z: C/2 -> C (eqs. 4.4-4.7, no bias)
+        return 3 * c * (c // 2) + (c // 2) * c
 
     # Blocks after Mixed_4e (528 channels) and Mixed_5b (832): "almost 2M", total "14.2M".
-    assert counts["nl_i3d"] - counts["i3d"] == non_local(528) + non_local(832) == 1_945_416
-    assert round(counts["nl_i3d"] / 1e6, 1) == 14.3  # 14.25M
+    assert counts["nl_i3d"] - counts["i3d"] == non_local(528) + non_local(832) == 1_942_016
+    assert round(counts["nl_i3d"] / 1e6, 1) == 14.2
     # Gates after Mixed_4e's 3x3 convs (288, 64 ch) and Mixed_5b's (320, 128): thesis 5.1.4.
     assert counts["g_i3d"] - counts["i3d"] == 288**2 + 64**2 + 320**2 + 128**2 == 205_824
     assert counts["dilate_i3d"] == counts["i3d"]  # dilation adds no parameters
@@ -85,6 +90,17 @@ def test_output_shapes_and_final_pool_follow_the_input(arch, input_shape, final_
     assert tuple(model.get_layer("Mixed_5c").output.shape[1:]) == final_map
     assert model.get_layer("Logits").pool_size == pool
     assert tuple(model.output.shape) == (None, 27)
+
+
+@pytest.mark.parametrize(
+    ("arch", "input_shape", "num_classes"),
+    [("modified_i3d", (1, 32, 32, 3), 1), ("nl_i3d", (7, 33, 45, 1), 2),
+     ("dilate_i3d", (3, 17, 9, 2), 4), ("g_i3d", (16, 112, 112, 3), 27)],
+)  # fmt: skip
+def test_odd_inputs_run_forward(arch, input_shape, num_classes):
+    model = build_model(arch, num_classes, input_shape, width=0.1)
+    logits = model(clip(input_shape), training=False).numpy()
+    assert logits.shape == (2, num_classes) and np.isfinite(logits).all()
 
 
 def test_endpoints_follow_kinetics_i3d_and_non_local_blocks_sit_where_the_thesis_puts_them():
@@ -137,13 +153,15 @@ def test_every_variant_evaluates_deterministically_and_trains_a_step(arch):
     assert any(p.startswith("NonLocal_") for p in frozen) == (arch == "nl_i3d")
 
 
-def test_random_dilation_trains_inside_a_tf_function():
+@pytest.mark.parametrize(("arch", "varies"), [("modified_i3d", True), ("i3d", False)])
+def test_random_dilation_is_drawn_anew_at_every_traced_training_step(arch, varies):
     keras.utils.set_random_seed(1)
-    model = build_model("modified_i3d", num_classes=3, **SMALL)
-    step = tf.function(train_step(model))
-    x, labels = clip(SMALL["input_shape"], batch=2), np.array([0, 2])
-    losses = [float(step(x, labels)) for _ in range(3)]
-    assert all(np.isfinite(losses)) and losses[0] != losses[1]
+    model = build_model(arch, num_classes=3, dropout=0.0, **SMALL)
+    forward = tf.function(lambda x: model(x, training=True))  # BatchNorm on batch statistics
+    x = clip(SMALL["input_shape"], batch=2)
+    outputs = [forward(x).numpy() for _ in range(12)]  # weights fixed: only dilation can vary
+    distinct = {o.tobytes() for o in outputs}
+    assert (len(distinct) > 1) == varies
 
 
 # --- dilation --------------------------------------------------------------------------------
@@ -217,6 +235,33 @@ def test_averaging_in_evaluation_changes_only_the_chosen_units():
     a, b = (endpoint_model(m, probe)(x) for m in (full, none))
     np.testing.assert_array_equal(a["Conv3d_2b_1x1"], b["Conv3d_2b_1x1"])
     assert np.abs(a["Conv3d_2c_3x3"] - b["Conv3d_2c_3x3"]).max() > 1e-3
+
+
+def test_non_local_block_computes_eqs_4_3_to_4_7():
+    block = NonLocalBlock()
+    x = clip((2, 3, 3, 6), seed=10)
+    block.build(x.shape)
+    rng = np.random.default_rng(11)
+    for conv in (block.theta, block.phi, block.g, block.w_z):
+        conv.kernel.assign(rng.normal(0, 0.5, conv.kernel.shape))
+    flat = x.reshape(2, -1, 6)
+    theta, phi, g = (flat @ c.kernel.numpy()[0, 0, 0] for c in (block.theta, block.phi, block.g))
+    similarity = np.exp(theta @ phi.transpose(0, 2, 1))  # f(x_i, x_j), eq. 4.5
+    y = (similarity / similarity.sum(axis=-1, keepdims=True)) @ g  # eq. 4.3, C(x) = sum_j f
+    z = y @ block.w_z.kernel.numpy()[0, 0, 0] + flat  # eq. 4.7
+    np.testing.assert_allclose(block(x).numpy(), z.reshape(x.shape), rtol=1e-5, atol=1e-5)
+
+
+def test_feature_gate_computes_eqs_4_8_and_4_9():
+    gate = FeatureGate()
+    x = clip((2, 3, 4, 5), seed=12)
+    gate.build(x.shape)
+    w = np.random.default_rng(13).normal(0, 1, (5, 5)).astype("float32")  # W, D x D
+    gate.kernel.assign(w.T)  # the layer stores W transposed: pooled @ kernel = W @ pooled
+    pooled = x.mean(axis=(1, 2, 3))  # avg_pool_ST
+    attention = 1 / (1 + np.exp(-(pooled @ w.T)))  # A = sigmoid(W avg_pool_ST(x))
+    expected = x * attention[:, None, None, None, :]
+    np.testing.assert_allclose(gate(x).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def _walk(layer):
@@ -300,37 +345,54 @@ def test_kinetics_checkpoint_loads_with_a_fresh_head(tmp_path):
     source = build_model("i3d", num_classes=400, **SMALL)
     randomise(source, seed=7)
     write_checkpoint(source, tmp_path / "rgb")
-    target = build_model("g_i3d", num_classes=27, **SMALL)
-    head_before = target.get_layer("Logits").conv.conv.kernel.numpy()
-    report = load_kinetics_i3d(target, tmp_path / "rgb")
-    assert len(report.loaded) == len(source.weights) - 2  # all but the 400-way head
-    assert (
-        sorted(p.split("/")[0] for p in report.fresh)
-        == ["Logits"] * 2 + ["Mixed_4e"] * 2 + ["Mixed_5b"] * 2
-    )
-    by_path = {w.path: w.numpy() for w in source.weights}
-    for w in target.weights:
-        if w.path in by_path and not w.path.startswith("Logits/"):
-            np.testing.assert_array_equal(w.numpy(), by_path[w.path])
-    np.testing.assert_array_equal(target.get_layer("Logits").conv.conv.kernel, head_before)
+    x = clip(SMALL["input_shape"])
 
     same_head = build_model("i3d", num_classes=400, **SMALL)
-    load_kinetics_i3d(same_head, tmp_path / "rgb")
-    x = clip(SMALL["input_shape"])
+    report = load_kinetics_i3d(same_head, tmp_path / "rgb.index")  # the index's name works too
+    assert len(report.loaded) == len(source.weights) and not report.fresh
     np.testing.assert_array_equal(same_head(x), source(x))
 
+    gated = build_model("g_i3d", num_classes=27, **SMALL)
+    head_before = gated.get_layer("Logits").conv.conv.kernel.numpy()
+    report = load_kinetics_i3d(gated, tmp_path / "rgb")
+    assert len(report.loaded) == len(source.weights) - 2  # all but the 400-way head
+    assert sorted({p.split("/")[0] for p in report.fresh}) == ["Logits", "Mixed_4e", "Mixed_5b"]
+    np.testing.assert_array_equal(gated.get_layer("Logits").conv.conv.kernel, head_before)
+    features = [endpoint_model(m, ["Mixed_5c"])(x)["Mixed_5c"] for m in (gated, source)]
+    np.testing.assert_allclose(*features, rtol=0, atol=1e-5)  # gates start compensated
 
-def test_a_mismatched_checkpoint_is_refused_and_the_model_left_untouched(tmp_path):
-    write_checkpoint(build_model("i3d", **SMALL), tmp_path / "narrow")
+
+def test_a_mismatched_or_damaged_checkpoint_is_refused_and_the_model_left_untouched(tmp_path):
+    narrow = build_model("i3d", **SMALL)
+    write_checkpoint(narrow, tmp_path / "narrow")
     wider = build_model("i3d", input_shape=SMALL["input_shape"], width=0.5)
-    before = [w.numpy() for w in wider.weights]
+    model = build_model("i3d", **SMALL)
+    before = [w.numpy() for w in wider.weights + model.weights]
+
     with pytest.raises(ValueError, match=r"Conv3d_1a_7x7/conv_3d/kernel.*shape"):
         load_kinetics_i3d(wider, tmp_path / "narrow")
-    assert all(np.array_equal(b, w.numpy()) for b, w in zip(before, wider.weights, strict=True))
     with pytest.raises(ValueError, match=r"checkpoint .*missing.* not a readable"):
-        load_kinetics_i3d(wider, tmp_path / "missing")
+        load_kinetics_i3d(model, tmp_path / "missing")
     with pytest.raises(ValueError, match="no variables under scope 'Flow/inception_i3d'"):
-        load_kinetics_i3d(wider, tmp_path / "narrow", scope="Flow/inception_i3d")
+        load_kinetics_i3d(model, tmp_path / "narrow", scope="Flow/inception_i3d")
+
+    partial = {w.path: w for w in narrow.weights if w.path.startswith("Conv3d_1a_7x7/")}
+    names = [f"RGB/inception_i3d/{p.replace('/kernel', '/w')}" for p in partial]
+    tf.raw_ops.SaveV2(prefix=str(tmp_path / "partial"), tensor_names=names,
+                      shape_and_slices=[""] * len(names),
+                      tensors=[w.numpy() for w in partial.values()])  # fmt: skip
+    with pytest.raises(ValueError, match="weights have no checkpoint variable"):
+        load_kinetics_i3d(model, tmp_path / "partial")
+
+    data = next(tmp_path.glob("narrow.data-*"))
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])  # a truncated download
+    with pytest.raises(ValueError, match="values cannot be read"):
+        load_kinetics_i3d(model, tmp_path / "narrow")
+
+    after = [w.numpy() for w in wider.weights + model.weights]
+    assert all(np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+    with pytest.raises(TypeError, match="model must be an I3D model"):
+        load_kinetics_i3d(keras.Sequential(), tmp_path / "narrow")
 
 
 def test_non_local_i3d_starts_as_the_i3d_it_is_loaded_from():
@@ -365,6 +427,7 @@ def test_fresh_gates_halve_their_branches_and_fine_tune_init_compensates(source_
     assert np.abs(halved(x).numpy() - expected).max() > 0.05 * np.abs(expected).max()
 
     compensated = build_model(target_arch, **options)
+    randomise(compensated, seed=10)  # a reused model: its gates are not at W = 0
     fine_tune_init(compensated, source)
     np.testing.assert_allclose(compensated(x), expected, rtol=0, atol=1e-5)
 
@@ -455,11 +518,23 @@ def test_summary_command_rejects_bad_arguments(capsys):
         ({"arch": "dilate_i3d", "dilation_eval": "top-11"}, "dilation_eval must be"),
         ({"arch": "dilate_i3d", "dilation_eval": "middle-2"}, "dilation_eval must be"),
         ({"arch": "modified_i3d", "dilation_eval": "bottom-1"}, "does not train dilated"),
+        ({"arch": ["i3d"]}, "arch must be one of"),
+        ({"width": True}, "width must be a positive finite number"),
+        ({"inflated": "no"}, "inflated must be True or False"),
+        ({"arch": "dilate_i3d", "inflated": False}, "2D network"),
     ],
 )
 def test_bad_arguments_name_what_was_expected(options, message):
     with pytest.raises(ValueError, match=message):
         build_model(**options)
+
+
+def test_numpy_integers_are_accepted_and_unknown_options_refused():
+    model = build_model("i3d", np.int64(5), np.array([8, 32, 32, 3]), width=np.float32(0.25))
+    assert model.spec.num_classes == 5 and model.spec.input_shape == (8, 32, 32, 3)
+    assert type(model.spec.num_classes) is int and type(model.spec.width) is float
+    with pytest.raises(TypeError, match="dilaton_eval"):
+        build_model("dilate_i3d", dilaton_eval="none")
 
 
 def test_inflate_needs_a_2d_source():

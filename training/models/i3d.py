@@ -17,8 +17,10 @@ Tensors are channels-last: a clip is (batch, T, H, W, C).
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import keras
@@ -68,7 +70,9 @@ ARCHITECTURES = {
     "modified_i3d": Variant(gated=("Mixed_4e", "Mixed_5b"), dilated=DILATABLE[:5]),
 }
 
-BATCH_NORM = {"scale": False, "epsilon": 1e-3}  # kinetics-i3d: beta and statistics, no gamma
+# kinetics-i3d's BatchNorm: beta and moving statistics, no gamma, epsilon 1e-3. Its statistics
+# decay at 0.999 a step; Keras's 0.99 is kept, which settles within the short runs a CPU affords.
+BATCH_NORM = {"scale": False, "epsilon": 1e-3, "momentum": 0.99}
 serializable = keras.saving.register_keras_serializable(package="gesture_rt")
 
 
@@ -385,16 +389,19 @@ class NonLocalBlock(keras.layers.Layer):
 
     θ, φ and g are 1x1x1 convs to half the channels; the softmax runs over all T·H·W positions;
     W_z (1x1x1, back to the input's channels) starts at zero, so a fresh block is the identity.
+    All four are the weight matrices of eqs. 4.4-4.7, without biases (Wang et al.'s code adds
+    them; without, the increment is 2C² a block and NL-I3D has the thesis's 14.2M parameters).
     """
 
     def build(self, input_shape):
         channels = input_shape[-1]
         inner = max(1, channels // 2)
         self.theta, self.phi, self.g = (
-            keras.layers.Conv3D(inner, 1, name=name) for name in ("theta", "phi", "g")
+            keras.layers.Conv3D(inner, 1, use_bias=False, name=name)
+            for name in ("theta", "phi", "g")
         )
         self.w_z = keras.layers.Conv3D(
-            channels, 1, kernel_initializer="zeros", bias_initializer="zeros", name="W_z"
+            channels, 1, use_bias=False, kernel_initializer="zeros", name="W_z"
         )
         for conv in (self.theta, self.phi, self.g):
             conv.build(input_shape)
@@ -484,21 +491,32 @@ class ModelSpec:
     inflated: bool = True
 
     def __post_init__(self):
-        if self.arch not in ARCHITECTURES:
+        if not isinstance(self.arch, str) or self.arch not in ARCHITECTURES:
             raise ValueError(f"arch must be one of {sorted(ARCHITECTURES)}, got {self.arch!r}")
-        if not _positive_int(self.num_classes):
+        classes = _positive_int(self.num_classes)
+        if classes is None:
             raise ValueError(f"num_classes must be a positive integer, got {self.num_classes!r}")
-        shape = tuple(self.input_shape) if isinstance(self.input_shape, Sequence) else ()
-        if len(shape) != 4 or not all(_positive_int(n) for n in shape):
+        shape = tuple(self.input_shape) if isinstance(self.input_shape, Iterable) else ()
+        dims = [_positive_int(n) for n in shape]
+        if isinstance(self.input_shape, str) or len(dims) != 4 or None in dims:
             raise ValueError(
                 f"input_shape must be 4 positive integers (T, H, W, C), got {self.input_shape!r}"
             )
-        object.__setattr__(self, "input_shape", tuple(int(n) for n in shape))
-        if not isinstance(self.width, int | float) or not 0 < self.width < math.inf:
+        if not _real(self.width) or not 0 < self.width < math.inf:
             raise ValueError(f"width must be a positive finite number, got {self.width!r}")
-        if not isinstance(self.dropout, int | float) or not 0 <= self.dropout < 1:
+        if not _real(self.dropout) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a rate in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.inflated, bool):
+            raise ValueError(f"inflated must be True or False, got {self.inflated!r}")
+        if not self.inflated and self.variant.dilated:
+            raise ValueError(
+                f"arch={self.arch!r} dilates in time, which the 2D network (inflated=False) has not"
+            )
         dilation_units(self.dilation_eval, self.variant.dilated)  # validates the mode
+        normalised = {"num_classes": classes, "input_shape": tuple(dims),
+                      "width": float(self.width), "dropout": float(self.dropout)}  # fmt: skip
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
 
     @property
     def variant(self) -> Variant:
@@ -512,8 +530,19 @@ class ModelSpec:
         return {**asdict(self), "input_shape": list(self.input_shape)}
 
 
-def _positive_int(n) -> bool:
-    return isinstance(n, int) and not isinstance(n, bool) and n > 0
+def _positive_int(n) -> int | None:
+    """``n`` as an int if it is a positive integer (NumPy's included, bool not), else None."""
+    if isinstance(n, bool):
+        return None
+    try:
+        value = operator.index(n)
+    except TypeError:
+        return None
+    return value if value > 0 else None
+
+
+def _real(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 @serializable
@@ -527,10 +556,10 @@ class I3D(keras.Model):
 
     def __init__(self, arch: str = "i3d", num_classes: int = 27, input_shape=(40, 100, 100, 3),
                  width: float = 1.0, dropout: float = 0.5, dilation_eval: str = "full",
-                 inflated: bool = True, **kwargs):  # fmt: skip
+                 inflated: bool = True, name: str | None = None):  # fmt: skip
         spec = ModelSpec(arch, num_classes, input_shape, width, dropout, dilation_eval, inflated)
         inputs = keras.Input(spec.input_shape, name="clip")
-        super().__init__(inputs, _network(inputs, spec), name=kwargs.pop("name", arch), **kwargs)
+        super().__init__(inputs, _network(inputs, spec), name=name or spec.arch)
         self.spec = spec
 
     def get_config(self):

@@ -2,8 +2,15 @@
 
 Weights are matched by Keras path (``Mixed_4e/Branch_1/Conv3d_0b_3x3/conv_3d/kernel``), which is
 the kinetics-i3d checkpoint name without its scope and with ``w``/``b`` spelled ``kernel``/``bias``.
-Every loader checks all shapes before it assigns anything, so a failed load leaves the model as it
-was. A logits head whose class count differs from the source's stays freshly initialised.
+Every loader checks every shape and reads every value before it assigns anything, so a failed
+load leaves the model as it was. A logits head whose class count differs from the source's stays
+freshly initialised.
+
+The loaders that start a variant from a network without its additions (``load_kinetics_i3d``,
+``inflate``, ``fine_tune_init``) leave it computing what that network computes: non-local
+blocks start as the identity (W_z = 0) and fresh gates at W = 0, where sigmoid(0) = 0.5 would
+halve each gated branch, so the next module's convs get their weights on the gated channels
+doubled (through its max-pool branch too: max commutes with a positive scale).
 """
 
 from __future__ import annotations
@@ -11,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from training.models.i3d import I3D, InceptionModule
@@ -36,8 +42,9 @@ def checkpoint_name(path: str, scope: str = KINETICS_SCOPE) -> str:
     return "/".join([scope, *layers, _KERAS_TO_CHECKPOINT.get(leaf, leaf)])
 
 
-def kinetics_variable_map(model: keras.Model, scope: str = KINETICS_SCOPE) -> dict:
+def kinetics_variable_map(model: I3D, scope: str = KINETICS_SCOPE) -> dict:
     """Checkpoint name -> model weight, for every weight of ``model``."""
+    _require_model("model", model)
     return {checkpoint_name(w.path, scope): w for w in model.weights}
 
 
@@ -46,39 +53,47 @@ def load_kinetics_i3d(
 ) -> LoadReport:
     """Load a DeepMind kinetics-i3d checkpoint (e.g. ``rgb_imagenet.ckpt``) into ``model``.
 
-    Every checkpoint variable under ``scope`` must map to one model weight of equal shape, except
-    the 400-way logits, which a model with another ``num_classes`` keeps freshly initialised.
-    Model weights the checkpoint lacks (non-local blocks, gates) keep their initialisation.
+    Every checkpoint variable under ``scope`` must map to one model weight of equal shape, and
+    every model weight must be in the checkpoint, except the logits (a model with another
+    ``num_classes`` keeps a fresh head) and the variants' additions (non-local blocks, gates).
     """
     import tensorflow as tf
 
+    targets = kinetics_variable_map(model, scope)
+    prefix = str(checkpoint).removesuffix(".index")
     try:
-        reader = tf.train.load_checkpoint(str(checkpoint))
-    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as error:
+        reader = tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as error:
         raise ValueError(
-            f"checkpoint {str(checkpoint)!r} is not a readable TF checkpoint: {error}"
-        ) from error
+            f"checkpoint {prefix!r} is not a readable TF checkpoint: {error}"
+        ) from None
     shapes = {
         name: tuple(shape)
         for name, shape in reader.get_variable_to_shape_map().items()
         if name.startswith(scope + "/")
     }
     if not shapes:
-        raise ValueError(f"checkpoint {str(checkpoint)!r} has no variables under scope {scope!r}")
-    targets = kinetics_variable_map(model, scope)
+        raise ValueError(f"checkpoint {prefix!r} has no variables under scope {scope!r}")
     unmatched = sorted(set(shapes) - set(targets))
-    if unmatched:
+    missing = [n for n, w in targets.items() if n not in shapes and not _may_start_fresh(w.path)]
+    if unmatched or missing:
         raise ValueError(
-            f"checkpoint {str(checkpoint)!r} has {len(unmatched)} variables that {model.name} has "
-            f"no weight for (another architecture or width?), e.g. {unmatched[:3]}"
+            f"checkpoint {prefix!r} does not fit {model.name} (another architecture or width?): "
+            f"{len(unmatched)} checkpoint variables have no weight, e.g. {unmatched[:2]}; "
+            f"{len(missing)} weights have no checkpoint variable, e.g. {missing[:2]}"
         )
-    return _assign(
-        {n: (w, shapes.get(n)) for n, w in targets.items()}, lambda name: reader.get_tensor(name)
-    )
+    try:
+        report = _assign({n: (w, shapes.get(n)) for n, w in targets.items()}, reader.get_tensor)
+    except (tf.errors.OpError, IndexError) as error:
+        raise ValueError(f"checkpoint {prefix!r}: its values cannot be read: {error}") from None
+    _start_additions(model, report)
+    return report
 
 
-def transfer_weights(source: keras.Model, target: keras.Model) -> LoadReport:
-    """Copy every weight of ``source`` into the ``target`` weight at the same path."""
+def transfer_weights(source: I3D, target: I3D) -> LoadReport:
+    """Copy every weight of ``source`` into the ``target`` weight at the same path, as it is."""
+    _require_model("source", source)
+    _require_model("target", target)
     values = {w.path: w for w in source.weights}
     report = _assign(
         {w.path: (w, _shape(values.get(w.path))) for w in target.weights},
@@ -94,6 +109,8 @@ def inflate(image_model: I3D, video_model: I3D) -> LoadReport:
     Each 1xkxk kernel is repeated N times along time and divided by N, so on a clip that repeats
     one image every conv computes what the 2D conv computes on that image; everything else copies.
     """
+    _require_model("image_model", image_model)
+    _require_model("video_model", video_model)
     if image_model.spec.inflated:
         raise ValueError("image_model must be a 2D network (built with inflated=False)")
     values = {w.path: w.numpy() for w in image_model.weights}
@@ -106,24 +123,30 @@ def inflate(image_model: I3D, video_model: I3D) -> LoadReport:
         kernel, shape = values[path], plan[path][1]
         return np.repeat(kernel, shape[0], axis=0) / shape[0] if kernel.shape != shape else kernel
 
-    return _assign(plan, inflated)
+    report = _assign(plan, inflated)
+    _start_additions(video_model, report)
+    return report
 
 
 def fine_tune_init(target: I3D, source: I3D) -> LoadReport:
-    """Start ``target`` (e.g. NL-, G- or Modified-I3D) from a trained ``source`` (I3D, Dilate-I3D).
-
-    Non-local blocks are the identity as built (W_z = 0). A fresh gate multiplies its branch by
-    sigmoid(0) = 0.5, so for every gated module whose gates the source lacks, the next module's
-    convs that read the gated channels get their input weights doubled (through its max-pool branch
-    too, since max commutes with a positive scale). The gates then learn from W = 0 while
-    ``target`` computes exactly what ``source`` computed.
-    """
+    """Start ``target`` (e.g. NL-, G- or Modified-I3D) from a trained ``source`` (I3D, Dilate-I3D)
+    as the thesis did (5.1.3, 5.1.6): ``target`` computes exactly what ``source`` computes, and its
+    additions learn from there (see the module docstring)."""
     report = transfer_weights(source, target)
-    for module in target.spec.variant.gated:
-        gates = [p for p in report.fresh if p.startswith(f"{module}/") and "/feature_gate/" in p]
-        if gates:
-            _compensate_fresh_gates(target, module)
+    _start_additions(target, report)
     return report
+
+
+def _start_additions(model: I3D, report: LoadReport) -> None:
+    """Zero the fresh W_z and gate kernels (θ, φ, g keep their random start, or the block could
+    never learn); compensate the 0.5 of each module's fresh gates."""
+    fresh = set(report.fresh)
+    for weight in model.weights:
+        if weight.path in fresh and ("/W_z/" in weight.path or "/feature_gate/" in weight.path):
+            weight.assign(np.zeros(weight.shape, weight.dtype))
+    for module in model.spec.variant.gated:
+        if any(p.startswith(f"{module}/") and "/feature_gate/" in p for p in fresh):
+            _compensate_fresh_gates(model, module)
 
 
 def _compensate_fresh_gates(model: I3D, module: str) -> None:
@@ -144,7 +167,8 @@ def _compensate_fresh_gates(model: I3D, module: str) -> None:
 
 
 def _assign(plan: dict, value_of) -> LoadReport:
-    """plan: key -> (target weight, source shape or None). Checks every shape, then assigns."""
+    """plan: key -> (target weight, source shape or None). Checks every shape, reads every value,
+    then assigns."""
     report = LoadReport()
     for key, (weight, shape) in plan.items():
         if shape is None:
@@ -158,8 +182,9 @@ def _assign(plan: dict, value_of) -> LoadReport:
             report.fresh.append(weight.path)  # another class count: a fresh head
         else:
             report.loaded.append(key)
-    for key in report.loaded:
-        plan[key][0].assign(np.asarray(value_of(key), dtype=plan[key][0].dtype))
+    values = {key: np.asarray(value_of(key), dtype=plan[key][0].dtype) for key in report.loaded}
+    for key, value in values.items():
+        plan[key][0].assign(value)
     return report
 
 
@@ -178,3 +203,20 @@ def _shape(weight) -> tuple | None:
 
 def _is_head(path: str) -> bool:
     return path.startswith("Logits/")
+
+
+def _is_addition(path: str) -> bool:
+    """A weight a variant adds to I3D (non-local blocks, gates)."""
+    return path.startswith("NonLocal_") or "/feature_gate/" in path
+
+
+def _may_start_fresh(path: str) -> bool:
+    return _is_head(path) or _is_addition(path)
+
+
+def _require_model(argument: str, value) -> None:
+    if not isinstance(value, I3D):
+        raise TypeError(
+            f"{argument} must be an I3D model (training.models.build_model), got "
+            f"{type(value).__name__}"
+        )
