@@ -292,6 +292,10 @@ def test_config_and_keras_file_round_trip(arch, dilation_eval, tmp_path):
     assert isinstance(loaded, I3D) and loaded.spec == model.spec
     np.testing.assert_array_equal(loaded(x), model(x))
 
+    model.trainable = False  # a frozen backbone stays frozen
+    model.save(tmp_path / "frozen.keras")
+    assert not keras.models.load_model(tmp_path / "frozen.keras").trainable_weights
+
 
 # --- weights ---------------------------------------------------------------------------------
 
@@ -522,6 +526,7 @@ def test_summary_command_rejects_bad_arguments(capsys):
         ({"width": True}, "width must be a positive finite number"),
         ({"inflated": "no"}, "inflated must be True or False"),
         ({"arch": "dilate_i3d", "inflated": False}, "2D network"),
+        ({"input_shape": {8: 1, 32: 1, 33: 1, 3: 1}}, "input_shape must be 4 positive integers"),
     ],
 )
 def test_bad_arguments_name_what_was_expected(options, message):
@@ -535,6 +540,16 @@ def test_numpy_integers_are_accepted_and_unknown_options_refused():
     assert type(model.spec.num_classes) is int and type(model.spec.width) is float
     with pytest.raises(TypeError, match="dilaton_eval"):
         build_model("dilate_i3d", dilaton_eval="none")
+
+
+def test_fine_tune_init_refuses_a_source_with_blocks_the_target_lacks():
+    gated, plain = build_model("g_i3d", **SMALL), build_model("i3d", **SMALL)
+    before = [w.numpy() for w in plain.weights]
+    with pytest.raises(ValueError, match=r"source .* has 4 weights of blocks the target"):
+        fine_tune_init(plain, gated)
+    assert all(np.array_equal(b, w.numpy()) for b, w in zip(before, plain.weights, strict=True))
+    with pytest.raises(TypeError, match="source must be an I3D model"):
+        fine_tune_init(plain, "i3d.keras")
 
 
 def test_inflate_needs_a_2d_source():

@@ -20,7 +20,7 @@ import math
 import numbers
 import operator
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import keras
@@ -496,9 +496,9 @@ class ModelSpec:
         classes = _positive_int(self.num_classes)
         if classes is None:
             raise ValueError(f"num_classes must be a positive integer, got {self.num_classes!r}")
-        shape = tuple(self.input_shape) if isinstance(self.input_shape, Iterable) else ()
-        dims = [_positive_int(n) for n in shape]
-        if isinstance(self.input_shape, str) or len(dims) != 4 or None in dims:
+        shape = self.input_shape
+        dims = [_positive_int(n) for n in shape] if isinstance(shape, Iterable) else []
+        if isinstance(shape, str | Mapping) or len(dims) != 4 or None in dims:
             raise ValueError(
                 f"input_shape must be 4 positive integers (T, H, W, C), got {self.input_shape!r}"
             )
@@ -513,7 +513,7 @@ class ModelSpec:
                 f"arch={self.arch!r} dilates in time, which the 2D network (inflated=False) has not"
             )
         dilation_units(self.dilation_eval, self.variant.dilated)  # validates the mode
-        normalised = {"num_classes": classes, "input_shape": tuple(dims),
+        normalised = {"arch": str(self.arch), "num_classes": classes, "input_shape": tuple(dims),
                       "width": float(self.width), "dropout": float(self.dropout)}  # fmt: skip
         for name, value in normalised.items():
             object.__setattr__(self, name, value)
@@ -554,16 +554,26 @@ class I3D(keras.Model):
     Inception-v1 that I3D inflates from (every temporal kernel and stride 1: frames pass alone).
     """
 
-    def __init__(self, arch: str = "i3d", num_classes: int = 27, input_shape=(40, 100, 100, 3),
-                 width: float = 1.0, dropout: float = 0.5, dilation_eval: str = "full",
-                 inflated: bool = True, name: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        arch: str = "i3d",
+        num_classes: int = 27,
+        input_shape=(40, 100, 100, 3),
+        width: float = 1.0,
+        dropout: float = 0.5,
+        dilation_eval: str = "full",
+        inflated: bool = True,
+        name: str | None = None,
+        trainable: bool = True,
+    ):
         spec = ModelSpec(arch, num_classes, input_shape, width, dropout, dilation_eval, inflated)
         inputs = keras.Input(spec.input_shape, name="clip")
         super().__init__(inputs, _network(inputs, spec), name=name or spec.arch)
+        self.trainable = trainable
         self.spec = spec
 
     def get_config(self):
-        return {**self.spec.as_dict(), "name": self.name}
+        return {**self.spec.as_dict(), "name": self.name, "trainable": self.trainable}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -131,7 +131,18 @@ def inflate(image_model: I3D, video_model: I3D) -> LoadReport:
 def fine_tune_init(target: I3D, source: I3D) -> LoadReport:
     """Start ``target`` (e.g. NL-, G- or Modified-I3D) from a trained ``source`` (I3D, Dilate-I3D)
     as the thesis did (5.1.3, 5.1.6): ``target`` computes exactly what ``source`` computes, and its
-    additions learn from there (see the module docstring)."""
+    additions learn from there (see the module docstring). A source with additions the target
+    lacks is refused: the rest of its network was trained (or compensated) around them."""
+    _require_model("source", source)
+    _require_model("target", target)
+    dropped = sorted(
+        {w.path for w in source.weights if _is_addition(w.path)} - {w.path for w in target.weights}
+    )
+    if dropped:
+        raise ValueError(
+            f"source ({source.name}) has {len(dropped)} weights of blocks the target "
+            f"({target.name}) lacks, e.g. {dropped[:2]}; fine-tune from a network without them"
+        )
     report = transfer_weights(source, target)
     _start_additions(target, report)
     return report
@@ -139,26 +150,27 @@ def fine_tune_init(target: I3D, source: I3D) -> LoadReport:
 
 def _start_additions(model: I3D, report: LoadReport) -> None:
     """Zero the fresh W_z and gate kernels (θ, φ, g keep their random start, or the block could
-    never learn); compensate the 0.5 of each module's fresh gates."""
+    never learn); compensate the 0.5 of each fresh gate."""
     fresh = set(report.fresh)
     for weight in model.weights:
         if weight.path in fresh and ("/W_z/" in weight.path or "/feature_gate/" in weight.path):
             weight.assign(np.zeros(weight.shape, weight.dtype))
-    for module in model.spec.variant.gated:
-        if any(p.startswith(f"{module}/") and "/feature_gate/" in p for p in fresh):
-            _compensate_fresh_gates(model, module)
+    for path in sorted(p for p in fresh if p.endswith("/feature_gate/kernel")):
+        module, branch = path.split("/")[:2]
+        _compensate_fresh_gate(model, module, int(branch.removeprefix("Branch_")))
 
 
-def _compensate_fresh_gates(model: I3D, module: str) -> None:
-    """Double the next module's weights on ``module``'s gated channels (branches 1 and 2)."""
+def _compensate_fresh_gate(model: I3D, module: str, branch: int) -> None:
+    """Double the next module's weights on the channels of ``module``'s gated ``branch``."""
     layers = [layer.name for layer in model.layers]
     following = model.get_layer(layers[layers.index(module) + 1])
-    if not isinstance(following, InceptionModule):
+    if not isinstance(following, InceptionModule):  # every gated variant has one (Variant)
         raise ValueError(
             f"gates in {module} need an inception module after it, not {following.name}"
         )
-    b0, _, b1, _, b2, _ = model.get_layer(module).options["widths"]
-    gated = slice(b0, b0 + b1 + b2)
+    b0, _, b1, _, b2, b3 = model.get_layer(module).options["widths"]
+    start = sum((b0, b1, b2, b3)[:branch])  # branch outputs are concatenated in order
+    gated = slice(start, start + (b0, b1, b2, b3)[branch])
     for branch in following.branches:
         first_conv = next(layer for layer in branch.chain if hasattr(layer, "conv")).conv
         kernel = first_conv.kernel.numpy()
