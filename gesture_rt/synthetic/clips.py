@@ -1,0 +1,210 @@
+"""Clips of one gesture, and an endless camera-like stream of gestures with its ground truth."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gesture_rt.labels import JESTER_LABELS, label_index
+from gesture_rt.synthetic.gestures import GESTURES, Placement, placement
+from gesture_rt.synthetic.scene import RELAXED, HandPose, Scene
+
+# Hard enough that one frame cannot tell the direction pairs apart (they share every frame),
+# with clutter, a person, lighting drift, noise and shake that a network must learn to ignore.
+DEFAULT_DIFFICULTY = 0.6
+MIN_SIZE = 32  # pixels: below this the hand is a few pixels wide
+
+
+@dataclass(frozen=True)
+class RenderedClip:
+    """``frames``: T x H x W x 3 uint8 BGR; ``boxes``: T x 4 float32 hand boxes (x0, y0, x1, y1)
+    in pixels, NaN where no hand is in view; ``window``: the gesture's (start, end) in seconds."""
+
+    label: str
+    frames: np.ndarray
+    boxes: np.ndarray
+    window: tuple[float, float]
+
+
+def render_clip(
+    label: str,
+    seed: int,
+    frames: int = 36,
+    size: tuple[int, int] = (100, 176),
+    fps: float = 12.0,
+    difficulty: float = DEFAULT_DIFFICULTY,
+) -> RenderedClip:
+    """Render one clip of ``label`` (Jester's 100-px-high, 12 fps frames by default).
+
+    Every random choice comes from ``seed`` in the same order whatever the label, so two labels
+    with one seed share their scene; the same arguments give identical bytes.
+    """
+    label_index(label)
+    count = _positive_int("frames", frames)
+    height, width = _frame_size(size)
+    fps = _positive_real("fps", fps)
+    rng = np.random.default_rng(_seed(seed))
+    difficulty = _difficulty(difficulty)
+    scene = Scene(rng, (height, width), difficulty)
+    at = placement(rng, difficulty)
+    # The gesture takes 60% of the clip (±25% with difficulty), centred on the clip (jittered
+    # with difficulty), so that at difficulty 0 a reversed clip is exactly its partner's.
+    last = (count - 1) / fps
+    length = last * 0.6 * (1 + 0.25 * difficulty * rng.uniform(-1, 1)) or 1.0
+    start = (last - length) / 2 * (1 + difficulty * rng.uniform(-1, 1))
+    frame_rng = np.random.default_rng(rng.integers(2**63))
+    gesture = GESTURES[label]
+    video = np.empty((count, height, width, 3), np.uint8)
+    boxes = np.empty((count, 4), np.float32)
+    for i in range(count):
+        t = i / fps
+        pose = gesture.pose((t - start) / length, at)
+        video[i], boxes[i] = scene.render(t, frame_rng, pose)
+    return RenderedClip(label, video, boxes, (start, start + length))
+
+
+@dataclass(frozen=True)
+class TimedGesture:
+    """Ground truth: ``label`` performed from ``start`` to ``end`` seconds of the stream."""
+
+    label: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class StreamFrame:
+    index: int
+    timestamp: float  # seconds since the stream began
+    image: np.ndarray  # H x W x 3 uint8 BGR
+    box: np.ndarray  # the hand's box, NaN when none is in view
+    label: str  # the gesture being performed, "No gesture" between gestures
+
+
+class GestureStream:
+    """An endless (or ``duration``-second) camera: gestures separated by idle gaps.
+
+    ``timeline`` holds every gesture planned so far, with its start and end time; iterating
+    yields ``StreamFrame``s at ``fps``. Deterministic for a seed.
+    """
+
+    def __init__(
+        self,
+        fps: float = 30.0,
+        size: tuple[int, int] = (480, 640),
+        seed: int = 0,
+        duration: float | None = None,
+        difficulty: float = DEFAULT_DIFFICULTY,
+        labels: Sequence[str] | None = None,
+        gap: tuple[float, float] = (1.0, 3.0),
+        length: tuple[float, float] = (1.2, 2.4),
+    ):
+        self.fps = _positive_real("fps", fps)
+        self.size = _frame_size(size)
+        self.duration = None if duration is None else _positive_real("duration", duration)
+        self.difficulty = _difficulty(difficulty)
+        default = [label for label in JESTER_LABELS if label != "No gesture"]
+        self.labels = list(default if labels is None else labels)
+        for label in self.labels:
+            label_index(label)
+        if not self.labels:
+            raise ValueError("labels must name at least one gesture")
+        self.gap, self.length = _interval("gap", gap), _interval("length", length)
+        self._rng = np.random.default_rng(_seed(seed))
+        self._scene = Scene(self._rng, self.size, self.difficulty)
+        self._rest = placement(self._rng, self.difficulty)
+        self._frame_rng = np.random.default_rng(self._rng.integers(2**63))
+        self._plan: list[tuple[TimedGesture, Placement]] = []
+        self._planned_until = 0.0
+
+    @property
+    def timeline(self) -> list[TimedGesture]:
+        return [event for event, _ in self._plan]
+
+    def __iter__(self) -> Iterator[StreamFrame]:
+        index = 0
+        while self.duration is None or index / self.fps < self.duration:
+            t = index / self.fps
+            label, pose = self._pose_at(t)
+            image, box = self._scene.render(t, self._frame_rng, pose)
+            yield StreamFrame(index, t, image, box, label)
+            index += 1
+
+    def _pose_at(self, t: float) -> tuple[str, HandPose | None]:
+        while self._planned_until <= t + 1e-9:
+            self._plan_next()
+        for event, at in reversed(self._plan):
+            if event.start <= t < event.end:
+                phase = (t - event.start) / (event.end - event.start)
+                return event.label, GESTURES[event.label].pose(phase, at)
+            if event.end <= t:
+                break
+        rest = self._rest
+        return "No gesture", HandPose(rest.x, rest.y + 0.12, rest.size, fingers=RELAXED)
+
+    def _plan_next(self) -> None:
+        start = self._planned_until + self._rng.uniform(*self.gap)
+        end = start + self._rng.uniform(*self.length)
+        label = self.labels[int(self._rng.integers(len(self.labels)))]
+        self._plan.append((TimedGesture(label, start, end), placement(self._rng, self.difficulty)))
+        self._planned_until = end
+
+
+def _positive_int(name: str, value) -> int:
+    try:
+        number = operator.index(value)
+    except TypeError:
+        number = 0
+    if isinstance(value, bool) or number <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return number
+
+
+def _positive_real(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _frame_size(size) -> tuple[int, int]:
+    try:
+        height, width = (operator.index(n) for n in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"size must be (height, width) integers, got {size!r}") from None
+    if min(height, width) < MIN_SIZE:
+        raise ValueError(
+            f"size must be at least {MIN_SIZE}x{MIN_SIZE} pixels (smaller, the hand would be a "
+            f"few pixels wide), got {size!r}"
+        )
+    return height, width
+
+
+def _difficulty(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+        raise ValueError(f"difficulty must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _seed(seed) -> int:
+    try:
+        value = operator.index(seed)
+    except TypeError:
+        value = -1
+    if isinstance(seed, bool) or value < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return value
+
+
+def _interval(name: str, value) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (low, high) seconds, got {value!r}") from None
+    if not 0 < low <= high < math.inf:
+        raise ValueError(f"{name} must be (low, high) seconds with 0 < low <= high, got {value!r}")
+    return low, high
