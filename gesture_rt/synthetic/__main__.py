@@ -1,0 +1,65 @@
+"""``python -m gesture_rt.synthetic make-dataset OUT --train N --val M --seed S`` and
+``python -m gesture_rt.synthetic sheet out.png``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gesture_rt.synthetic.clips import DEFAULT_DIFFICULTY
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(n) for n in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH, got {text!r}") from None
+    return height, width
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m gesture_rt.synthetic", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    make = commands.add_parser("make-dataset", help="write a data set in Jester's layout")
+    make.add_argument("out", help="a new directory")
+    make.add_argument("--train", type=int, default=2700, help="training videos (2700)")
+    make.add_argument("--val", type=int, default=540, help="validation videos (540)")
+    make.add_argument("--test", type=int, default=0, help="unlabelled test videos (0)")
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--proportions", choices=["balanced", "jester"], default="balanced")
+    make.add_argument("--frames", type=int, default=36, help="frames a video (36, 3 s at 12 fps)")
+    make.add_argument("--size", type=_size, default=(100, 176), help="HEIGHTxWIDTH (100x176)")
+    make.add_argument("--fps", type=float, default=12.0)
+    make.add_argument("--difficulty", type=float, default=DEFAULT_DIFFICULTY)
+    make.add_argument("--workers", type=int, default=None, help="processes (all cores)")
+    sheet = commands.add_parser("sheet", help="a PNG with one clip per gesture")
+    sheet.add_argument("out", help="image path, e.g. sheet.png")
+    sheet.add_argument("--seed", type=int, default=0)
+    sheet.add_argument("--frames", type=int, default=8, help="frames shown per gesture (8)")
+    sheet.add_argument("--difficulty", type=float, default=DEFAULT_DIFFICULTY)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gesture_rt.synthetic.dataset import contact_sheet, make_dataset, write_image
+
+    args = parse_args(argv)
+    try:
+        if args.command == "make-dataset":
+            out = make_dataset(
+                args.out, args.train, args.val, args.test, seed=args.seed,
+                proportions=args.proportions, frames=args.frames, size=args.size, fps=args.fps,
+                difficulty=args.difficulty, workers=args.workers,
+            )  # fmt: skip
+        else:
+            image = contact_sheet(args.seed, args.frames, difficulty=args.difficulty)
+            out = write_image(args.out, image)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Synthetic data sets in Jester's layout, written in parallel; a contact sheet of the classes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gesture_rt.jester import LABELS_FILE, SPLIT_FILES, VIDEOS
+from gesture_rt.labels import JESTER_COUNTS, JESTER_LABELS
+from gesture_rt.synthetic.clips import DEFAULT_DIFFICULTY, _positive_int, _seed, render_clip
+
+SPLITS = ("train", "validation", "test")
+
+
+def video_seed(seed: int, split: str, number: int) -> int:
+    """The render seed of video ``number`` of ``split``: splits never share a seed stream."""
+    entropy = [_seed(seed), SPLITS.index(split), number]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
+
+
+def split_labels(count: int, seed: int, split: str, proportions: str) -> list[str]:
+    """``count`` labels, balanced or in Jester's proportions (table 5.1), shuffled."""
+    if proportions == "balanced":
+        weights = np.ones(len(JESTER_LABELS))
+    elif proportions == "jester":
+        weights = np.array([JESTER_COUNTS[label] for label in JESTER_LABELS], float)
+    else:
+        raise ValueError(f"proportions must be 'balanced' or 'jester', got {proportions!r}")
+    exact = weights / weights.sum() * count
+    per_class = np.floor(exact).astype(int)
+    remainder = np.argsort(-(exact - per_class), kind="stable")[: count - per_class.sum()]
+    per_class[remainder] += 1  # largest remainders
+    labels = [label for label, n in zip(JESTER_LABELS, per_class, strict=True) for _ in range(n)]
+    rng = np.random.default_rng([_seed(seed), SPLITS.index(split), 2**31])
+    return [labels[i] for i in rng.permutation(len(labels))]
+
+
+def make_dataset(
+    out: str | Path,
+    train: int,
+    validation: int,
+    test: int = 0,
+    seed: int = 0,
+    proportions: str = "balanced",
+    frames: int = 36,
+    size: tuple[int, int] = (100, 176),
+    fps: float = 12.0,
+    difficulty: float = DEFAULT_DIFFICULTY,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write a data set in Jester's layout to ``out`` (a new directory), atomically.
+
+    Videos are numbered 1, 2, ... across train, validation and test. Everything is written to a
+    hidden sibling directory first and renamed into place when complete, so ``out`` is either
+    absent or whole.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"out: {out} already exists; give a new or empty directory")
+    counts = {"train": train, "validation": validation, "test": test}
+    for name, count in counts.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {count!r}")
+    if train + validation + test == 0:
+        raise ValueError("train, validation and test are all 0: nothing to write")
+    # One small render checks frames, size, fps, difficulty and seed before any work starts.
+    render_clip(JESTER_LABELS[0], _seed(seed), frames=1, size=size, fps=fps, difficulty=difficulty)
+    _positive_int("frames", frames)
+    jobs, rows = [], {split: [] for split in SPLITS}
+    number = 0
+    for split in SPLITS:
+        for i, label in enumerate(split_labels(counts[split], seed, split, proportions)):
+            number += 1
+            rows[split].append(f"{number};{label}" if split != "test" else f"{number}")
+            seed_i = video_seed(seed, split, i)
+            jobs.append((str(number), label, seed_i, frames, size, fps, difficulty))
+
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    (partial / VIDEOS).mkdir(parents=True)
+    try:
+        _render_all(partial, jobs, workers, progress)
+        (partial / LABELS_FILE).write_text("\n".join(JESTER_LABELS) + "\n", encoding="utf-8")
+        for split, lines in rows.items():
+            text = "".join(f"{line}\n" for line in lines)
+            (partial / SPLIT_FILES[split]).write_text(text, encoding="utf-8")
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        os.replace(partial, out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return out
+
+
+def _render_all(root: Path, jobs: list, workers: int | None, progress: bool) -> None:
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    bar = _progress_bar(len(jobs), "rendering videos", progress)
+    if workers <= 1:
+        for job in jobs:
+            _write_video(root, *job)
+            bar.update()
+    else:
+        context = multiprocessing.get_context("spawn")  # no fork of a threaded OpenCV
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
+            for future in as_completed([pool.submit(_write_video, root, *job) for job in jobs]):
+                future.result()
+                bar.update()
+    bar.close()
+
+
+def _quiet_worker() -> None:
+    cv2.setNumThreads(1)  # the pool already uses every core
+
+
+def _write_video(root: Path, video: str, label: str, seed: int, frames: int, size, fps, difficulty):
+    clip = render_clip(label, seed, frames=frames, size=size, fps=fps, difficulty=difficulty)
+    folder = root / VIDEOS / video
+    folder.mkdir()
+    for i, image in enumerate(clip.frames, 1):
+        if not cv2.imwrite(str(folder / f"{i:05d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90]):
+            raise OSError(f"could not write {folder / f'{i:05d}.jpg'}")
+
+
+def _progress_bar(total: int, description: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=description, unit="video", disable=not enabled)
+
+
+def contact_sheet(
+    seed: int = 0,
+    shown: int = 8,
+    size: tuple[int, int] = (100, 176),
+    difficulty: float = DEFAULT_DIFFICULTY,
+    labels: Sequence[str] = JESTER_LABELS,
+) -> np.ndarray:
+    """One clip per class (seeds ``seed``, ``seed + 1``, ...): a row of ``shown`` frames each,
+    evenly spaced over the clip, its label on the left. BGR uint8."""
+    shown = _positive_int("shown", shown)
+    rows = []
+    for k, label in enumerate(labels):
+        clip = render_clip(label, _seed(seed) + k, size=size, difficulty=difficulty)
+        picks = np.linspace(0, len(clip.frames) - 1, shown).round().astype(int)
+        strip = np.concatenate([_framed(clip.frames[i]) for i in picks], axis=1)
+        caption = np.full((strip.shape[0], 230, 3), 255, np.uint8)
+        cv2.putText(caption, label, (6, strip.shape[0] // 2 + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
+        rows.append(np.concatenate([caption, strip], axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def _framed(image: np.ndarray) -> np.ndarray:
+    return cv2.copyMakeBorder(image, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+
+
+def write_image(path: str | Path, image: np.ndarray) -> Path:
+    """Write an image atomically (a temporary name, then a rename)."""
+    path = Path(path)
+    suffix = path.suffix or ".png"
+    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{suffix}")
+    quality = [cv2.IMWRITE_JPEG_QUALITY, 85] if suffix.lower() in {".jpg", ".jpeg"} else []
+    if not cv2.imwrite(str(temporary), image, quality):
+        raise ValueError(f"path: cannot write an image to {path} (unknown extension or folder?)")
+    os.replace(temporary, path)
+    return path
