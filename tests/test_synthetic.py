@@ -1,0 +1,210 @@
+"""The synthetic gesture source: determinism, every class, direction pairs, boxes, data sets."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+
+import numpy as np
+import pytest
+
+from gesture_rt import jester
+from gesture_rt.labels import FLIP_PAIRS, JESTER_COUNTS, JESTER_LABELS
+from gesture_rt.synthetic import REVERSAL_PAIRS, GestureStream, render_clip
+from gesture_rt.synthetic import dataset as synthetic_dataset
+from gesture_rt.synthetic.__main__ import main as synthetic_main
+from gesture_rt.synthetic.dataset import contact_sheet, make_dataset, split_labels, video_seed
+from gesture_rt.synthetic.gestures import GESTURES, placement
+from gesture_rt.synthetic.scene import Scene, draw_hand
+
+
+def test_labels_follow_table_5_1_and_jester_sums_to_its_148092_videos():
+    assert len(JESTER_LABELS) == 27 == len(set(JESTER_LABELS))
+    assert JESTER_LABELS[:3] == ("Doing other things", "Drumming Fingers", "No gesture")
+    assert sum(JESTER_COUNTS.values()) == 118_562 + 14_787 + 14_743  # train + val + test (5.1)
+    assert all(a in JESTER_LABELS and b in JESTER_LABELS for a, b in FLIP_PAIRS)
+
+
+def test_same_arguments_give_identical_bytes_and_seeds_differ():
+    a = render_clip("Swiping Left", 11)
+    b = render_clip("Swiping Left", 11)
+    assert a.frames.tobytes() == b.frames.tobytes()
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    assert a.frames.shape == (36, 100, 176, 3) and a.frames.dtype == np.uint8
+    assert render_clip("Swiping Left", 12).frames.tobytes() != a.frames.tobytes()
+
+
+@pytest.mark.parametrize("label", JESTER_LABELS)
+def test_every_class_renders_a_moving_hand(label):
+    clip = render_clip(label, 5, difficulty=0.0)
+    seen = ~np.isnan(clip.boxes).any(axis=1)
+    if label == "No gesture":
+        return  # a resting hand, or none: nothing has to move
+    assert seen.all()
+    centres = (clip.boxes[:, :2] + clip.boxes[:, 2:]) / 2
+    sizes = clip.boxes[:, 2:] - clip.boxes[:, :2]
+    first, middle = clip.frames[0].astype(int), clip.frames[len(clip.frames) // 2].astype(int)
+    moved = np.abs(first - middle).mean()
+    assert moved > 0.2, f"{label}: the hand barely changes ({moved:.2f})"
+    assert np.ptp(centres, axis=0).max() > 1 or np.ptp(sizes, axis=0).max() > 1 or moved > 1
+
+
+def test_the_ten_direction_pairs_are_one_trajectory_both_ways():
+    pairs = {frozenset(p) for p in REVERSAL_PAIRS}
+    expected = [
+        ("Swiping Left", "Swiping Right"), ("Swiping Up", "Swiping Down"),
+        ("Sliding Two Fingers Left", "Sliding Two Fingers Right"),
+        ("Sliding Two Fingers Up", "Sliding Two Fingers Down"),
+        ("Pushing Hand Away", "Pulling Hand In"),
+        ("Pushing Two Fingers Away", "Pulling Two Fingers In"),
+        ("Rolling Hand Forward", "Rolling Hand Backward"),
+        ("Turning Hand Clockwise", "Turning Hand Counterclockwise"),
+        ("Zooming In With Full Hand", "Zooming Out With Full Hand"),
+        ("Zooming In With Two Fingers", "Zooming Out With Two Fingers"),
+    ]  # fmt: skip
+    assert pairs == {frozenset(p) for p in expected}
+
+
+@pytest.mark.parametrize(("forward", "backward"), REVERSAL_PAIRS)
+def test_a_clip_reversed_in_time_is_a_clip_of_its_partner(forward, backward):
+    """Frame-wise indistinguishable: the partner's clip holds exactly the same frames, in the
+    opposite order (difficulty 0 keeps every nuisance still; at higher difficulty the nuisances
+    are time-symmetric in distribution, so the argument carries over)."""
+    for seed in (1, 2):
+        a = render_clip(forward, seed, difficulty=0.0)
+        b = render_clip(backward, seed, difficulty=0.0)
+        np.testing.assert_array_equal(a.frames[::-1], b.frames)
+        np.testing.assert_array_equal(a.boxes[::-1], b.boxes)
+        assert not np.array_equal(a.frames, b.frames)  # ...while the motion differs
+
+
+def test_the_box_holds_every_pixel_of_the_hand():
+    rng = np.random.default_rng(3)
+    scene = Scene(rng, (120, 200), 0.0)
+    at = placement(rng, 0.0)
+    for label in (
+        "Swiping Left",
+        "Thumb Up",
+        "Rolling Hand Forward",
+        "Zooming In With Two Fingers",
+    ):
+        for phase in (0.0, 0.3, 0.7, 1.0):
+            pose = GESTURES[label].pose(phase, at)
+            empty, _ = scene.render(0.0, rng, None)
+            frame, box = scene.render(0.0, rng, pose)
+            ys, xs = np.nonzero(np.any(frame != empty, axis=-1))
+            assert len(xs) > 20
+            assert xs.min() >= box[0] - 1 and xs.max() <= box[2] + 1, (label, phase)
+            assert ys.min() >= box[1] - 1 and ys.max() <= box[3] + 1, (label, phase)
+            # and the box is not much larger than the hand
+            assert (box[2] - box[0]) <= 1.3 * (xs.max() - xs.min() + 3)
+
+
+def test_draw_hand_clips_its_box_to_the_frame():
+    frame = np.zeros((64, 64, 3), np.uint8)
+    pose = GESTURES["Swiping Right"].pose(1.0, placement(np.random.default_rng(0), 0.0))
+    box = draw_hand(frame, pose.moved(x=1.1), Scene(np.random.default_rng(0), (64, 64), 0).look)
+    assert box[0] <= box[2] <= 64 and 0 <= box[1] <= box[3] <= 64
+
+
+def test_the_stream_follows_its_timeline():
+    stream = GestureStream(fps=30, size=(96, 128), seed=4, duration=12.0)
+    frames = list(stream)
+    assert len(frames) == 360 and frames[-1].timestamp == pytest.approx(359 / 30)
+    assert frames[0].image.shape == (96, 128, 3)
+    timeline = stream.timeline
+    assert len(timeline) >= 3 and all(e.start < e.end for e in timeline)
+    assert all(a.end < b.start for a, b in itertools.pairwise(timeline))
+    for frame in frames:
+        active = [e for e in timeline if e.start <= frame.timestamp < e.end]
+        assert frame.label == (active[0].label if active else "No gesture")
+    again = list(GestureStream(fps=30, size=(96, 128), seed=4, duration=12.0))
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, again, strict=True))
+    assert GestureStream().size == (480, 640)
+
+
+def test_dataset_round_trips_through_the_jester_reader(tmp_path):
+    out = make_dataset(tmp_path / "jester", train=27, validation=27, test=2, seed=9, workers=2,
+                       progress=False)  # fmt: skip
+    assert jester.read_labels(out) == list(JESTER_LABELS)
+    train, validation = jester.read_split(out, "train"), jester.read_split(out, "validation")
+    assert collections.Counter(label for _, label in train) == dict.fromkeys(JESTER_LABELS, 1)
+    assert [label for _, label in jester.read_split(out, "test")] == [None, None]
+    ids = [v for v, _ in train + validation]
+    assert len(set(ids)) == 54 and sorted(int(v) for v in ids) == list(range(1, 55))
+    video, label = train[0]
+    frames = jester.load_video(out, video)
+    assert frames.shape == (36, 100, 176, 3)
+    expected = render_clip(label, video_seed(9, "train", 0)).frames
+    other = render_clip(label, video_seed(9, "train", 1)).frames
+    error = np.abs(frames.astype(int) - expected).mean()  # JPEG's loss (high on sensor noise)
+    assert error < 8 and error < 0.3 * np.abs(frames.astype(int) - other).mean()
+    seeds = {
+        split: {video_seed(9, split, i) for i in range(1000)} for split in ("train", "validation")
+    }
+    assert not seeds["train"] & seeds["validation"]
+    with pytest.raises(FileExistsError, match=r"out: .* already exists"):
+        make_dataset(out, train=1, validation=1, progress=False)
+
+
+def test_jester_proportions_follow_table_5_1():
+    labels = split_labels(2000, 0, "train", "jester")
+    counts = collections.Counter(labels)
+    assert len(labels) == 2000
+    share = JESTER_COUNTS["Doing other things"] / sum(JESTER_COUNTS.values())
+    assert abs(counts["Doing other things"] - 2000 * share) <= 1
+
+
+def test_a_failed_dataset_leaves_nothing_behind(tmp_path, monkeypatch):
+    calls = []
+
+    def failing(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return original(*args)
+
+    original = synthetic_dataset._write_video
+    monkeypatch.setattr(synthetic_dataset, "_write_video", failing)
+    with pytest.raises(OSError, match="disk full"):
+        make_dataset(tmp_path / "out", train=5, validation=1, workers=1, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"label": "Waving"}, "label must be one of the 27 Jester gestures"),
+        ({"frames": 0}, "frames must be a positive integer"),
+        ({"frames": 2.5}, "frames must be a positive integer"),
+        ({"size": (20, 20)}, "size must be at least 32x32"),
+        ({"size": (100,)}, r"size must be \(height, width\)"),
+        ({"fps": 0}, "fps must be a positive finite number"),
+        ({"difficulty": 1.5}, r"difficulty must be a number in \[0, 1\]"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+    ],
+)
+def test_bad_clip_arguments_name_what_was_expected(kwargs, message):
+    arguments = {"label": "Swiping Left", "seed": 0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        render_clip(**arguments)
+
+
+def test_bad_stream_and_dataset_arguments(tmp_path):
+    with pytest.raises(ValueError, match="label must be one of"):
+        GestureStream(labels=["Swiping Sideways"])
+    with pytest.raises(ValueError, match="gap must be"):
+        GestureStream(gap=(2.0, 1.0))
+    with pytest.raises(ValueError, match="proportions must be"):
+        make_dataset(tmp_path / "a", train=1, validation=1, proportions="zipf", progress=False)
+    with pytest.raises(ValueError, match="train must be a non-negative integer"):
+        make_dataset(tmp_path / "b", train=-1, validation=1, progress=False)
+    assert synthetic_main(["make-dataset", str(tmp_path / "c"), "--size", "10x10"]) == 2
+    assert not (tmp_path / "c").exists()
+
+
+def test_contact_sheet_has_a_row_per_gesture(tmp_path):
+    sheet = contact_sheet(seed=0, shown=3, size=(40, 64))
+    assert sheet.shape[0] == 27 * 42 and sheet.dtype == np.uint8
+    assert synthetic_main(["sheet", str(tmp_path / "sheet.png"), "--frames", "2"]) == 0
+    assert (tmp_path / "sheet.png").stat().st_size > 1000
