@@ -15,7 +15,7 @@ from gesture_rt.synthetic import dataset as synthetic_dataset
 from gesture_rt.synthetic.__main__ import main as synthetic_main
 from gesture_rt.synthetic.dataset import contact_sheet, make_dataset, split_labels, video_seed
 from gesture_rt.synthetic.gestures import GESTURES, placement
-from gesture_rt.synthetic.scene import Scene, draw_hand
+from gesture_rt.synthetic.scene import Scene
 
 
 def test_labels_follow_table_5_1_and_jester_sums_to_its_148092_videos():
@@ -38,8 +38,9 @@ def test_same_arguments_give_identical_bytes_and_seeds_differ():
 def test_every_class_renders_a_moving_hand(label):
     clip = render_clip(label, 5, difficulty=0.0)
     seen = ~np.isnan(clip.boxes).any(axis=1)
-    if label == "No gesture":
-        return  # a resting hand, or none: nothing has to move
+    if label == "No gesture":  # a resting hand, or none: it may stay still
+        assert seen.all() or not seen.any()
+        return
     assert seen.all()
     centres = (clip.boxes[:, :2] + clip.boxes[:, 2:]) / 2
     sizes = clip.boxes[:, 2:] - clip.boxes[:, :2]
@@ -78,33 +79,45 @@ def test_a_clip_reversed_in_time_is_a_clip_of_its_partner(forward, backward):
         assert not np.array_equal(a.frames, b.frames)  # ...while the motion differs
 
 
-def test_the_box_holds_every_pixel_of_the_hand():
+@pytest.mark.parametrize("difficulty", [0.0, 0.6, 1.0])
+def test_the_box_holds_every_pixel_of_the_hand(difficulty):
     rng = np.random.default_rng(3)
-    scene = Scene(rng, (120, 200), 0.0)
-    at = placement(rng, 0.0)
-    for label in (
-        "Swiping Left",
-        "Thumb Up",
-        "Rolling Hand Forward",
-        "Zooming In With Two Fingers",
-    ):
-        for phase in (0.0, 0.3, 0.7, 1.0):
+    scene = Scene(rng, (120, 200), difficulty)
+    scene.blur_chance = 0.5  # blur every other frame or so: the box must cover the smear
+    at = placement(rng, difficulty)
+    labels = ("Swiping Left", "Thumb Up", "Rolling Hand Forward", "Zooming In With Two Fingers")
+    for label in labels:
+        for phase in np.linspace(0, 1, 9):
             pose = GESTURES[label].pose(phase, at)
-            empty, _ = scene.render(0.0, rng, None)
-            frame, box = scene.render(0.0, rng, pose)
+            state = rng.bit_generator.state  # the same noise, shake and blur with and without
+            empty, _ = scene.render(0.5, rng, None)
+            rng.bit_generator.state = state
+            frame, box = scene.render(0.5, rng, pose)
             ys, xs = np.nonzero(np.any(frame != empty, axis=-1))
             assert len(xs) > 20
             assert xs.min() >= box[0] - 1 and xs.max() <= box[2] + 1, (label, phase)
             assert ys.min() >= box[1] - 1 and ys.max() <= box[3] + 1, (label, phase)
-            # and the box is not much larger than the hand
-            assert (box[2] - box[0]) <= 1.3 * (xs.max() - xs.min() + 3)
+            hand = (xs.max() - xs.min() + 3) * (ys.max() - ys.min() + 3)
+            assert (box[2] - box[0]) * (box[3] - box[1]) <= 1.6 * hand, (label, phase)
 
 
-def test_draw_hand_clips_its_box_to_the_frame():
-    frame = np.zeros((64, 64, 3), np.uint8)
-    pose = GESTURES["Swiping Right"].pose(1.0, placement(np.random.default_rng(0), 0.0))
-    box = draw_hand(frame, pose.moved(x=1.1), Scene(np.random.default_rng(0), (64, 64), 0).look)
-    assert box[0] <= box[2] <= 64 and 0 <= box[1] <= box[3] <= 64
+def test_boxes_are_clipped_to_the_frame_and_nan_when_the_hand_is_out_of_view():
+    rng = np.random.default_rng(0)
+    scene = Scene(rng, (64, 96), 0.0)
+    pose = GESTURES["Swiping Right"].pose(1.0, placement(rng, 0.0))
+    _, half_out = scene.render(0.0, rng, pose.moved(x=1.0))
+    assert 0 <= half_out[0] < half_out[2] == 96 and 0 <= half_out[1] < half_out[3] <= 64
+    _, gone = scene.render(0.0, rng, pose.moved(x=3.0))
+    assert np.isnan(gone).all()
+
+
+def test_gestures_last_seconds_whatever_the_frame_rate():
+    windows = [
+        render_clip("Swiping Left", 5, frames=n, fps=fps).window for n, fps in [(36, 12), (72, 24)]
+    ]
+    assert windows[0][1] - windows[0][0] == pytest.approx(windows[1][1] - windows[1][0])
+    long_clip = render_clip("Swiping Left", 5, frames=360, fps=12).window
+    assert 1.0 < long_clip[1] - long_clip[0] < 3.0  # still about 1.8 s, not 60% of 30 s
 
 
 def test_the_stream_follows_its_timeline():
@@ -118,9 +131,21 @@ def test_the_stream_follows_its_timeline():
     for frame in frames:
         active = [e for e in timeline if e.start <= frame.timestamp < e.end]
         assert frame.label == (active[0].label if active else "No gesture")
+    assert timeline[-1].end <= 12.0  # a finite stream plans no gesture it cannot show
     again = list(GestureStream(fps=30, size=(96, 128), seed=4, duration=12.0))
     assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, again, strict=True))
+    replay = list(stream)  # iterating the same stream again replays it
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, replay, strict=True))
     assert GestureStream().size == (480, 640)
+
+
+def test_the_streams_hand_never_jumps_between_rest_and_gestures():
+    for seed in range(3):
+        stream = GestureStream(fps=30, size=(120, 160), seed=seed, duration=20.0, difficulty=0.0)
+        boxes = np.array([f.box for f in stream])
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+        assert np.nanmax(steps) < 0.08 * 160, seed
 
 
 def test_dataset_round_trips_through_the_jester_reader(tmp_path):
@@ -155,6 +180,11 @@ def test_jester_proportions_follow_table_5_1():
     assert abs(counts["Doing other things"] - 2000 * share) <= 1
 
 
+def test_leftover_videos_go_to_random_classes():
+    firsts = {tuple(sorted(split_labels(5, seed, "validation", "balanced"))) for seed in range(8)}
+    assert len(firsts) > 1  # not always the first five classes
+
+
 def test_a_failed_dataset_leaves_nothing_behind(tmp_path, monkeypatch):
     calls = []
 
@@ -180,6 +210,7 @@ def test_a_failed_dataset_leaves_nothing_behind(tmp_path, monkeypatch):
         ({"size": (20, 20)}, "size must be at least 32x32"),
         ({"size": (100,)}, r"size must be \(height, width\)"),
         ({"fps": 0}, "fps must be a positive finite number"),
+        ({"fps": 5e-324}, "fps must be within"),
         ({"difficulty": 1.5}, r"difficulty must be a number in \[0, 1\]"),
         ({"seed": -1}, "seed must be a non-negative integer"),
     ],
@@ -203,8 +234,37 @@ def test_bad_stream_and_dataset_arguments(tmp_path):
     assert not (tmp_path / "c").exists()
 
 
+def test_the_jester_reader_refuses_malformed_files(tmp_path):
+    root = make_dataset(tmp_path / "j", train=2, validation=1, test=1, workers=1, progress=False)
+    split = root / "jester-v1-train.csv"
+    good = split.read_text()
+    for bad, message in [
+        (";Swiping Left\n", "is not a plain folder name"),
+        ("../../etc;Swiping Left\n", "is not a plain folder name"),
+        (good + good, "is repeated"),
+        ("7;Waving\n", "is not in jester-v1-labels.csv"),
+    ]:
+        split.write_text(bad)
+        with pytest.raises(ValueError, match=message):
+            jester.read_split(root, "train")
+    (root / "jester-v1-test.csv").write_text("9;Swiping Left\n")
+    with pytest.raises(ValueError, match="the test split has no labels"):
+        jester.read_split(root, "test")
+    with pytest.raises(ValueError, match="video must be a plain folder name"):
+        jester.frame_paths(root, "../x")
+    labels = root / "jester-v1-labels.csv"
+    labels.write_text("\ufeff" + labels.read_text(), encoding="utf-8")  # a byte-order mark
+    assert jester.read_labels(root) == list(JESTER_LABELS)
+    labels.write_text("Swiping Left\nSwiping Left\n")
+    with pytest.raises(ValueError, match="labels listed twice"):
+        jester.read_labels(root)
+
+
 def test_contact_sheet_has_a_row_per_gesture(tmp_path):
     sheet = contact_sheet(seed=0, shown=3, size=(40, 64))
     assert sheet.shape[0] == 27 * 42 and sheet.dtype == np.uint8
     assert synthetic_main(["sheet", str(tmp_path / "sheet.png"), "--frames", "2"]) == 0
     assert (tmp_path / "sheet.png").stat().st_size > 1000
+    assert synthetic_main(["sheet", str(tmp_path / "sheet.xyz")]) == 2
+    assert synthetic_main(["sheet", str(tmp_path)]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png"]

@@ -18,6 +18,9 @@ from gesture_rt.synthetic.scene import RELAXED, HandPose, Scene
 # with clutter, a person, lighting drift, noise and shake that a network must learn to ignore.
 DEFAULT_DIFFICULTY = 0.6
 MIN_SIZE = 32  # pixels: below this the hand is a few pixels wide
+GESTURE_SECONDS = 1.8  # a Jester gesture's typical length (its clips last about 3 s)
+FPS_RANGE = (0.5, 1000.0)
+TRANSITION = 0.25  # seconds the stream's hand takes between rest and a gesture's ends
 
 
 @dataclass(frozen=True)
@@ -47,15 +50,17 @@ def render_clip(
     label_index(label)
     count = _positive_int("frames", frames)
     height, width = _frame_size(size)
-    fps = _positive_real("fps", fps)
+    fps = _fps(fps)
     rng = np.random.default_rng(_seed(seed))
     difficulty = _difficulty(difficulty)
     scene = Scene(rng, (height, width), difficulty)
     at = placement(rng, difficulty)
-    # The gesture takes 60% of the clip (±25% with difficulty), centred on the clip (jittered
-    # with difficulty), so that at difficulty 0 a reversed clip is exactly its partner's.
+    # The gesture takes GESTURE_SECONDS (±25% with difficulty), at most the whole clip, centred
+    # on it (jittered with difficulty), so that at difficulty 0 a reversed clip is exactly its
+    # partner's, and start times are symmetric about the centre at any difficulty.
     last = (count - 1) / fps
-    length = last * 0.6 * (1 + 0.25 * difficulty * rng.uniform(-1, 1)) or 1.0
+    length = GESTURE_SECONDS * (1 + 0.25 * difficulty * rng.uniform(-1, 1))
+    length = min(length, last) or 1.0
     start = (last - length) / 2 * (1 + difficulty * rng.uniform(-1, 1))
     frame_rng = np.random.default_rng(rng.integers(2**63))
     gesture = GESTURES[label]
@@ -104,21 +109,25 @@ class GestureStream:
         gap: tuple[float, float] = (1.0, 3.0),
         length: tuple[float, float] = (1.2, 2.4),
     ):
-        self.fps = _positive_real("fps", fps)
+        self.fps = _fps(fps)
         self.size = _frame_size(size)
         self.duration = None if duration is None else _positive_real("duration", duration)
         self.difficulty = _difficulty(difficulty)
         default = [label for label in JESTER_LABELS if label != "No gesture"]
+        if isinstance(labels, str):
+            raise ValueError(f"labels must be a list of gesture names, got the string {labels!r}")
         self.labels = list(default if labels is None else labels)
         for label in self.labels:
             label_index(label)
         if not self.labels:
             raise ValueError("labels must name at least one gesture")
         self.gap, self.length = _interval("gap", gap), _interval("length", length)
+        if self.gap[0] < 2 * TRANSITION:
+            raise ValueError(f"gap must be at least {2 * TRANSITION} s, got {gap!r}")
         self._rng = np.random.default_rng(_seed(seed))
         self._scene = Scene(self._rng, self.size, self.difficulty)
         self._rest = placement(self._rng, self.difficulty)
-        self._frame_rng = np.random.default_rng(self._rng.integers(2**63))
+        self._frame_seed = int(self._rng.integers(2**63))
         self._plan: list[tuple[TimedGesture, Placement]] = []
         self._planned_until = 0.0
 
@@ -127,32 +136,49 @@ class GestureStream:
         return [event for event, _ in self._plan]
 
     def __iter__(self) -> Iterator[StreamFrame]:
+        """Every iteration replays the same frames from the start."""
+        frame_rng = np.random.default_rng(self._frame_seed)
         index = 0
         while self.duration is None or index / self.fps < self.duration:
             t = index / self.fps
             label, pose = self._pose_at(t)
-            image, box = self._scene.render(t, self._frame_rng, pose)
+            image, box = self._scene.render(t, frame_rng, pose)
             yield StreamFrame(index, t, image, box, label)
             index += 1
 
     def _pose_at(self, t: float) -> tuple[str, HandPose | None]:
-        while self._planned_until <= t + 1e-9:
-            self._plan_next()
-        for event, at in reversed(self._plan):
+        """The label and hand at ``t``: a gesture, or the resting hand, which moves to a
+        gesture's first pose in the TRANSITION before it and back in the one after it."""
+        while self._planned_until <= t + TRANSITION and self._plan_next():
+            pass
+        rest = self._rest
+        resting = HandPose(rest.x, rest.y + 0.12, rest.size, fingers=RELAXED)
+        for event, at in self._plan:  # few: the ones around t are found fast enough
+            gesture = GESTURES[event.label]
             if event.start <= t < event.end:
                 phase = (t - event.start) / (event.end - event.start)
-                return event.label, GESTURES[event.label].pose(phase, at)
-            if event.end <= t:
-                break
-        rest = self._rest
-        return "No gesture", HandPose(rest.x, rest.y + 0.12, rest.size, fingers=RELAXED)
+                return event.label, gesture.pose(phase, at)
+            if event.start - TRANSITION <= t < event.start:
+                return "No gesture", _blend(
+                    resting, gesture.pose(0.0, at), 1 - (event.start - t) / TRANSITION
+                )
+            if event.end <= t < event.end + TRANSITION:
+                return "No gesture", _blend(
+                    gesture.pose(1.0, at), resting, (t - event.end) / TRANSITION
+                )
+        return "No gesture", resting
 
-    def _plan_next(self) -> None:
+    def _plan_next(self) -> bool:
+        """Plan one more gesture; False once a finite stream has no room for another."""
         start = self._planned_until + self._rng.uniform(*self.gap)
         end = start + self._rng.uniform(*self.length)
+        if self.duration is not None and end + TRANSITION > self.duration:
+            self._planned_until = math.inf  # the rest of the stream is idle
+            return False
         label = self.labels[int(self._rng.integers(len(self.labels)))]
         self._plan.append((TimedGesture(label, start, end), placement(self._rng, self.difficulty)))
         self._planned_until = end
+        return True
 
 
 def _positive_int(name: str, value) -> int:
@@ -163,6 +189,26 @@ def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or number <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return number
+
+
+def _blend(a: HandPose | None, b: HandPose | None, w: float) -> HandPose | None:
+    """The pose a fraction ``w`` of the way from ``a`` to ``b`` (either absent: the other)."""
+    if a is None or b is None:
+        return b if a is None else a
+    mix = lambda x, y: x + (y - x) * w  # noqa: E731
+    thumb = (a.thumb_angle, b.thumb_angle)
+    return HandPose(
+        mix(a.x, b.x), mix(a.y, b.y), mix(a.size, b.size), mix(a.angle, b.angle),
+        mix(a.roll, b.roll), tuple(map(mix, a.fingers, b.fingers)), mix(a.spread, b.spread),
+        mix(a.pinch, b.pinch), None if None in thumb else mix(*thumb),
+    )  # fmt: skip
+
+
+def _fps(value) -> float:
+    fps = _positive_real("fps", value)
+    if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:
+        raise ValueError(f"fps must be within {FPS_RANGE}, got {value!r}")
+    return fps
 
 
 def _positive_real(name: str, value) -> float:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import operator
 import os
 import shutil
+import signal
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -33,12 +35,14 @@ def split_labels(count: int, seed: int, split: str, proportions: str) -> list[st
         weights = np.array([JESTER_COUNTS[label] for label in JESTER_LABELS], float)
     else:
         raise ValueError(f"proportions must be 'balanced' or 'jester', got {proportions!r}")
+    rng = np.random.default_rng([_seed(seed), SPLITS.index(split), 2**31])
     exact = weights / weights.sum() * count
     per_class = np.floor(exact).astype(int)
-    remainder = np.argsort(-(exact - per_class), kind="stable")[: count - per_class.sum()]
-    per_class[remainder] += 1  # largest remainders
+    # The leftover videos go to the largest remainders, ties broken at random (not by order).
+    order = rng.permutation(len(weights))
+    ranked = order[np.argsort(-(exact - per_class)[order], kind="stable")]
+    per_class[ranked[: count - per_class.sum()]] += 1
     labels = [label for label, n in zip(JESTER_LABELS, per_class, strict=True) for _ in range(n)]
-    rng = np.random.default_rng([_seed(seed), SPLITS.index(split), 2**31])
     return [labels[i] for i in rng.permutation(len(labels))]
 
 
@@ -60,15 +64,16 @@ def make_dataset(
 
     Videos are numbered 1, 2, ... across train, validation and test. Everything is written to a
     hidden sibling directory first and renamed into place when complete, so ``out`` is either
-    absent or whole.
+    absent or whole; an interrupted run leaves only that hidden directory, which the next run
+    for the same ``out`` removes. With ``workers`` > 1 it renders in spawned processes, so a
+    script that calls it needs the usual ``if __name__ == "__main__":`` guard.
     """
-    out = Path(out)
+    out = Path(out).resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"out: {out} already exists; give a new or empty directory")
     counts = {"train": train, "validation": validation, "test": test}
     for name, count in counts.items():
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {count!r}")
+        counts[name] = _count(name, count)
     if train + validation + test == 0:
         raise ValueError("train, validation and test are all 0: nothing to write")
     # One small render checks frames, size, fps, difficulty and seed before any work starts.
@@ -83,8 +88,11 @@ def make_dataset(
             seed_i = video_seed(seed, split, i)
             jobs.append((str(number), label, seed_i, frames, size, fps, difficulty))
 
+    if workers is not None and _count("workers", workers) == 0:
+        raise ValueError("workers must be a positive integer or None (all cores), got 0")
+    for stale in out.parent.glob(f".{out.name}.partial-*"):  # left by an interrupted run
+        shutil.rmtree(stale, ignore_errors=True)
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
     (partial / VIDEOS).mkdir(parents=True)
     try:
         _render_all(partial, jobs, workers, progress)
@@ -94,7 +102,7 @@ def make_dataset(
             (partial / SPLIT_FILES[split]).write_text(text, encoding="utf-8")
         if out.exists():
             out.rmdir()  # empty, checked above
-        os.replace(partial, out)
+        os.replace(partial, out)  # (a directory rename: atomic)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -110,15 +118,29 @@ def _render_all(root: Path, jobs: list, workers: int | None, progress: bool) -> 
             bar.update()
     else:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded OpenCV
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker)
+        try:
             for future in as_completed([pool.submit(_write_video, root, *job) for job in jobs]):
                 future.result()
                 bar.update()
+        finally:  # on an error or Ctrl+C, drop the queued videos instead of rendering them
+            pool.shutdown(wait=True, cancel_futures=True)
     bar.close()
 
 
 def _quiet_worker() -> None:
     cv2.setNumThreads(1)  # the pool already uses every core
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
+
+
+def _count(name: str, value) -> int:
+    try:
+        number = operator.index(value)
+    except TypeError:
+        number = -1
+    if isinstance(value, bool) or number < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return number
 
 
 def _write_video(root: Path, video: str, label: str, seed: int, frames: int, size, fps, difficulty):
@@ -165,10 +187,16 @@ def _framed(image: np.ndarray) -> np.ndarray:
 def write_image(path: str | Path, image: np.ndarray) -> Path:
     """Write an image atomically (a temporary name, then a rename)."""
     path = Path(path)
-    suffix = path.suffix or ".png"
-    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{suffix}")
-    quality = [cv2.IMWRITE_JPEG_QUALITY, 85] if suffix.lower() in {".jpg", ".jpeg"} else []
-    if not cv2.imwrite(str(temporary), image, quality):
-        raise ValueError(f"path: cannot write an image to {path} (unknown extension or folder?)")
-    os.replace(temporary, path)
+    if not path.suffix or not cv2.haveImageWriter(str(path)):
+        raise ValueError(f"path: {path} needs an image extension OpenCV writes (.png, .jpg, ...)")
+    if path.is_dir():
+        raise ValueError(f"path: {path} is a directory")
+    temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    quality = [cv2.IMWRITE_JPEG_QUALITY, 85] if path.suffix.lower() in {".jpg", ".jpeg"} else []
+    try:
+        if not cv2.imwrite(str(temporary), image, quality):
+            raise ValueError(f"path: cannot write an image to {path} (does its folder exist?)")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return path

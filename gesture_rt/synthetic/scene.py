@@ -26,6 +26,8 @@ _FINGER_BASES = ((-0.55, 0.8), (-0.18, 0.95), (0.18, 0.95), (0.55, 0.8))
 _FINGER_LENGTHS = (1.45, 1.6, 1.45, 1.1)
 _FINGER_OFFSETS = (1.5, 0.5, -0.5, -1.5)  # multiples of the spread angle
 _THUMB_BASE, _THUMB_LENGTH = (-0.7, -0.05), 1.05
+# A fist seen from the side (thumb up): the curled fingers' knuckles down its front edge.
+_FIST_KNUCKLES = ((0.55, 0.55), (0.7, 0.15), (0.7, -0.25), (0.55, -0.62))
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class Look:
 
 
 def draw_hand(frame: np.ndarray, pose: HandPose, look: Look, shift=(0.0, 0.0)) -> np.ndarray:
-    """Draw the hand; return its bounding box (x0, y0, x1, y1) in pixels, clipped to the frame."""
+    """Draw the hand; return its bounding box (x0, y0, x1, y1) in pixels (not clipped)."""
     h, w = frame.shape[:2]
     radius = pose.size * h
     cos_a, sin_a = math.cos(pose.angle), math.sin(pose.angle)
@@ -86,23 +88,26 @@ def draw_hand(frame: np.ndarray, pose: HandPose, look: Look, shift=(0.0, 0.0)) -
             width = max(1, round(thickness * scale)) + 2 * extra
             cv2.line(frame, _px(a), _px(b), paint, width, cv2.LINE_AA)
             if outline:  # (+1: the anti-aliased fringe)
-                points += [(*a, width / 2 + 1), (*b, width / 2 + 1)]
-        if outline:
-            points.append((cx, cy, max(axes) + 1))
+                points += [(*a, width / 2 + 1, width / 2 + 1), (*b, width / 2 + 1, width / 2 + 1)]
+        if outline:  # the rotated ellipse's extents
+            (ax, ay), c, s = axes, abs(cos_a), abs(sin_a)
+            points.append((cx, cy, math.hypot(ax * c, ay * s) + 1, math.hypot(ax * s, ay * c) + 1))
     xs = [p[0] - p[2] for p in points] + [p[0] + p[2] for p in points]
-    ys = [p[1] - p[2] for p in points] + [p[1] + p[2] for p in points]
-    return np.clip([min(xs), min(ys), max(xs), max(ys)], 0, [w, h, w, h]).astype(np.float32)
+    ys = [p[1] - p[3] for p in points] + [p[1] + p[3] for p in points]
+    return np.array([min(xs), min(ys), max(xs), max(ys)], np.float32)
 
 
 def _finger_segments(pose: HandPose):
     """(base, tip, thickness scale) of each visible finger in hand-local palm radii."""
     spread = pose.spread
     segments = []
+    thumb_up = pose.thumb_angle is not None  # a fist seen from the side, fingers curled forward
+    bases = _FIST_KNUCKLES if thumb_up else _FINGER_BASES
     for i, ((bx, by), length, offset) in enumerate(
-        zip(_FINGER_BASES, _FINGER_LENGTHS, _FINGER_OFFSETS, strict=True)
+        zip(bases, _FINGER_LENGTHS, _FINGER_OFFSETS, strict=True)
     ):
         extension = pose.fingers[i + 1]
-        direction = math.pi / 2 + spread * offset
+        direction = 0.0 if thumb_up else math.pi / 2 + spread * offset
         if i == 0:
             direction += 0.45 * pose.pinch  # the index leans toward the thumb in a pinch
         reach = length * (0.22 + 0.78 * extension)
@@ -110,8 +115,8 @@ def _finger_segments(pose: HandPose):
         segments.append(((bx, by), tip, 1.0))
     if pose.thumb_angle is None:  # resting beside the palm
         thumb, (tx, ty), length = math.radians(140.0), _THUMB_BASE, _THUMB_LENGTH
-    else:  # raised from the top of a fist (thumb up)
-        thumb, (tx, ty), length = math.radians(pose.thumb_angle), (-0.35, 0.6), 1.45
+    else:  # raised from the top of the fist
+        thumb, (tx, ty), length = math.radians(pose.thumb_angle), (-0.25, 0.7), 1.3
     thumb -= 1.1 * pose.pinch  # swings up onto the index tip
     reach = length * (0.3 + 0.7 * pose.fingers[0])
     segments.append(((tx, ty), (tx + reach * math.cos(thumb), ty + reach * math.sin(thumb)), 1.15))
@@ -139,7 +144,7 @@ class Scene:
         # frame gets one with two saturating uint8 operations.
         self.noise = None
         if d > 0:
-            bank = rng.normal(0, 10.0 * d, (4, self.height, self.width, 3))
+            bank = 10.0 * d * rng.standard_normal((4, self.height, self.width, 3), np.float32)
             self.noise = [(_u8(n), _u8(-n)) for n in bank]
         self.shake = 0.012 * d * self.height
         self.blur_chance = 0.08 * d
@@ -169,16 +174,20 @@ class Scene:
             k = max(3, round(0.04 * self.height)) | 1
             kernel = (k, 1) if rng.random() < 0.5 else (1, k)
             frame = cv2.blur(frame, kernel)
-        if box is None:
-            box = np.full(4, np.nan, np.float32)
+            if box is not None:  # the blur smears the hand by half the kernel
+                box += np.array([-kernel[0], -kernel[1], kernel[0], kernel[1]], np.float32) // 2
+        if box is not None:
+            box = np.clip(box, 0, [self.width, self.height] * 2).astype(np.float32)
+        if box is None or box[0] >= box[2] or box[1] >= box[3]:  # no hand, or all outside
+            return frame, np.full(4, np.nan, np.float32)
         return frame, box
 
     def _draw_person(self, frame, t, shift):
         if self.person is None:
             return
-        colour, head, x, sway, period = self.person
+        colour, head, x, sway, period, phase = self.person
         h, w = self.height, self.width
-        cx = (x + sway * math.sin(2 * math.pi * t / period)) * w + shift[0]
+        cx = (x + sway * math.sin(2 * math.pi * t / period + phase)) * w + shift[0]
         head_y = 0.33 * h + shift[1]
         r = 0.11 * h
         shoulders = head_y + 1.6 * r
@@ -219,7 +228,8 @@ def _person(rng, d):
         return None
     clothes = tuple(int(c) for c in rng.uniform(20, 230, 3))
     head = tuple(int(c) for c in _skin(rng, d) * rng.uniform(0.8, 1.0))
-    return clothes, head, rng.uniform(0.35, 0.65), 0.02 * d, rng.uniform(3, 8)
+    sway = (0.02 * d, rng.uniform(3, 8), rng.uniform(0, 2 * math.pi))  # amplitude, period, phase
+    return clothes, head, rng.uniform(0.35, 0.65), *sway
 
 
 def _skin(rng, d) -> np.ndarray:
