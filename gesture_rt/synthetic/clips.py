@@ -153,19 +153,19 @@ class GestureStream:
             pass
         rest = self._rest
         resting = HandPose(rest.x, rest.y + 0.12, rest.size, fingers=RELAXED)
-        for event, at in self._plan:  # few: the ones around t are found fast enough
+        for event, at in reversed(self._plan):  # newest first: the search stops near t
+            if event.end + TRANSITION <= t:
+                break
             gesture = GESTURES[event.label]
             if event.start <= t < event.end:
                 phase = (t - event.start) / (event.end - event.start)
                 return event.label, gesture.pose(phase, at)
             if event.start - TRANSITION <= t < event.start:
-                return "No gesture", _blend(
-                    resting, gesture.pose(0.0, at), 1 - (event.start - t) / TRANSITION
-                )
-            if event.end <= t < event.end + TRANSITION:
-                return "No gesture", _blend(
-                    gesture.pose(1.0, at), resting, (t - event.end) / TRANSITION
-                )
+                w = 1 - (event.start - t) / TRANSITION
+                return "No gesture", _blend(resting, gesture.pose(0.0, at), w)
+            if event.end <= t:
+                w = (t - event.end) / TRANSITION
+                return "No gesture", _blend(gesture.pose(1.0, at), resting, w)
         return "No gesture", resting
 
     def _plan_next(self) -> bool:
@@ -237,13 +237,17 @@ def _difficulty(value) -> float:
 
 
 def _seed(seed) -> int:
+    return _non_negative_int("seed", seed)
+
+
+def _non_negative_int(name: str, value) -> int:
     try:
-        value = operator.index(seed)
+        number = operator.index(value)
     except TypeError:
-        value = -1
-    if isinstance(seed, bool) or value < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return value
+        number = -1
+    if isinstance(value, bool) or number < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return number
 
 
 def _interval(name: str, value) -> tuple[float, float]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import operator
 import os
 import shutil
 import signal
@@ -16,7 +15,13 @@ import numpy as np
 
 from gesture_rt.jester import LABELS_FILE, SPLIT_FILES, VIDEOS
 from gesture_rt.labels import JESTER_COUNTS, JESTER_LABELS
-from gesture_rt.synthetic.clips import DEFAULT_DIFFICULTY, _positive_int, _seed, render_clip
+from gesture_rt.synthetic.clips import (
+    DEFAULT_DIFFICULTY,
+    _non_negative_int,
+    _positive_int,
+    _seed,
+    render_clip,
+)
 
 SPLITS = ("train", "validation", "test")
 
@@ -73,7 +78,7 @@ def make_dataset(
         raise FileExistsError(f"out: {out} already exists; give a new or empty directory")
     counts = {"train": train, "validation": validation, "test": test}
     for name, count in counts.items():
-        counts[name] = _count(name, count)
+        counts[name] = _non_negative_int(name, count)
     if train + validation + test == 0:
         raise ValueError("train, validation and test are all 0: nothing to write")
     # One small render checks frames, size, fps, difficulty and seed before any work starts.
@@ -88,7 +93,7 @@ def make_dataset(
             seed_i = video_seed(seed, split, i)
             jobs.append((str(number), label, seed_i, frames, size, fps, difficulty))
 
-    if workers is not None and _count("workers", workers) == 0:
+    if workers is not None and _non_negative_int("workers", workers) == 0:
         raise ValueError("workers must be a positive integer or None (all cores), got 0")
     for stale in out.parent.glob(f".{out.name}.partial-*"):  # left by an interrupted run
         shutil.rmtree(stale, ignore_errors=True)
@@ -110,7 +115,7 @@ def make_dataset(
 
 
 def _render_all(root: Path, jobs: list, workers: int | None, progress: bool) -> None:
-    workers = min(len(jobs), workers or os.cpu_count() or 1)
+    workers = min(len(jobs), workers or os.cpu_non_negative_int() or 1)
     bar = _progress_bar(len(jobs), "rendering videos", progress)
     if workers <= 1:
         for job in jobs:
@@ -131,16 +136,6 @@ def _render_all(root: Path, jobs: list, workers: int | None, progress: bool) -> 
 def _quiet_worker() -> None:
     cv2.setNumThreads(1)  # the pool already uses every core
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
-
-
-def _count(name: str, value) -> int:
-    try:
-        number = operator.index(value)
-    except TypeError:
-        number = -1
-    if isinstance(value, bool) or number < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return number
 
 
 def _write_video(root: Path, video: str, label: str, seed: int, frames: int, size, fps, difficulty):
