@@ -14,7 +14,14 @@ import training  # noqa: F401  (before TensorFlow: it asks for TF's oneDNN CPU k
 tf = pytest.importorskip("tensorflow", reason="model tests need the train extra (tensorflow)")
 keras = pytest.importorskip("keras")
 
-from training.models import ARCHITECTURES, DILATABLE, build_model, endpoint_model  # noqa: E402
+from training.models import (  # noqa: E402
+    ARCHITECTURES,
+    DILATABLE,
+    ENDPOINTS,
+    build_model,
+    endpoint_model,
+    endpoint_names,
+)
 from training.models.__main__ import main as models_main  # noqa: E402
 from training.models.i3d import (  # noqa: E402
     I3D,
@@ -109,6 +116,7 @@ def test_endpoints_follow_kinetics_i3d_and_non_local_blocks_sit_where_the_thesis
     assert plain[:5] == ["Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3",
                          "MaxPool3d_3a_3x3"]  # fmt: skip
     assert plain[-3:] == ["Mixed_5b", "Mixed_5c", "Logits"]
+    assert tuple(plain) == ENDPOINTS == tuple(endpoint_names(build_model("i3d", **SMALL)))
     assert names[names.index("Mixed_4e") + 1] == "NonLocal_4e"
     assert names[names.index("NonLocal_4e") + 1] == "Mixed_4f"  # between the 6th and 7th modules
     assert names[names.index("Mixed_5b") + 1 : names.index("Mixed_5c")] == ["NonLocal_5b"]
