@@ -126,7 +126,8 @@ class GestureStream:
             raise ValueError(f"gap must be at least {2 * TRANSITION} s, got {gap!r}")
         self._rng = np.random.default_rng(_seed(seed))
         self._scene = Scene(self._rng, self.size, self.difficulty)
-        self._rest = placement(self._rng, self.difficulty)
+        rest = placement(self._rng, self.difficulty)
+        self._resting = HandPose(rest.x, rest.y + 0.12, rest.size, fingers=RELAXED)
         self._frame_seed = int(self._rng.integers(2**63))
         self._plan: list[tuple[TimedGesture, Placement]] = []
         self._planned_until = 0.0
@@ -151,8 +152,7 @@ class GestureStream:
         gesture's first pose in the TRANSITION before it and back in the one after it."""
         while self._planned_until <= t + TRANSITION and self._plan_next():
             pass
-        rest = self._rest
-        resting = HandPose(rest.x, rest.y + 0.12, rest.size, fingers=RELAXED)
+        resting = self._resting
         for event, at in reversed(self._plan):  # newest first: the search stops near t
             if event.end + TRANSITION <= t:
                 break

@@ -72,28 +72,30 @@ def draw_hand(frame: np.ndarray, pose: HandPose, look: Look, shift=(0.0, 0.0)) -
         x, y = x * radius, y * radius * pose.roll
         return cx + x * cos_a - y * sin_a, cy - (x * sin_a + y * cos_a)
 
-    segments = _finger_segments(pose)
-    colour = look.skin if pose.roll >= 0 else look.back
     thickness = max(1, round(0.34 * radius))
-    points = []
-    for outline in (True, False):
-        paint = look.outline if outline else colour
-        extra = max(1, round(0.08 * radius)) if outline else 0
-        half_width, half_height = round(0.85 * radius), round(abs(pose.roll) * radius)
-        axes = (max(1, half_width + extra), max(1, half_height + extra))
-        centre = (round(cx), round(cy))
-        cv2.ellipse(frame, centre, axes, -math.degrees(pose.angle), 0, 360, paint, -1, cv2.LINE_AA)
-        for (x0, y0), (x1, y1), scale in segments:
-            a, b = to_screen(x0, y0), to_screen(x1, y1)
-            width = max(1, round(thickness * scale)) + 2 * extra
-            cv2.line(frame, _px(a), _px(b), paint, width, cv2.LINE_AA)
-            if outline:  # (+1: the anti-aliased fringe)
-                points += [(*a, width / 2 + 1, width / 2 + 1), (*b, width / 2 + 1, width / 2 + 1)]
-        if outline:  # the rotated ellipse's extents
-            (ax, ay), c, s = axes, abs(cos_a), abs(sin_a)
-            points.append((cx, cy, math.hypot(ax * c, ay * s) + 1, math.hypot(ax * s, ay * c) + 1))
-    xs = [p[0] - p[2] for p in points] + [p[0] + p[2] for p in points]
-    ys = [p[1] - p[3] for p in points] + [p[1] + p[3] for p in points]
+    fingers = [  # (base, tip, line width) on screen, computed once for both passes
+        (to_screen(*base), to_screen(*tip), max(1, round(thickness * scale)))
+        for base, tip, scale in _finger_segments(pose)
+    ]
+    palm = (round(0.85 * radius), round(abs(pose.roll) * radius))
+    centre, tilt = (round(cx), round(cy)), -math.degrees(pose.angle)
+    colour = look.skin if pose.roll >= 0 else look.back
+    outline = max(1, round(0.08 * radius))  # the darker rim drawn first, wider by this
+    for paint, extra in ((look.outline, outline), (colour, 0)):
+        axes = (max(1, palm[0] + extra), max(1, palm[1] + extra))
+        cv2.ellipse(frame, centre, axes, tilt, 0, 360, paint, -1, cv2.LINE_AA)
+        for a, b, width in fingers:
+            cv2.line(frame, _px(a), _px(b), paint, width + 2 * extra, cv2.LINE_AA)
+    # The box of the rim (the outer pass), +1 for the anti-aliased fringe.
+    rim, c, s = (max(1, palm[0] + outline), max(1, palm[1] + outline)), abs(cos_a), abs(sin_a)
+    reach = [
+        (cx, cy, math.hypot(rim[0] * c, rim[1] * s) + 1, math.hypot(rim[0] * s, rim[1] * c) + 1)
+    ]
+    for a, b, width in fingers:
+        r = width / 2 + outline + 1
+        reach += [(*a, r, r), (*b, r, r)]
+    xs = [x - rx for x, _, rx, _ in reach] + [x + rx for x, _, rx, _ in reach]
+    ys = [y - ry for _, y, _, ry in reach] + [y + ry for _, y, _, ry in reach]
     return np.array([min(xs), min(ys), max(xs), max(ys)], np.float32)
 
 
@@ -132,7 +134,7 @@ class Scene:
 
     def __init__(self, rng: np.random.Generator, size: tuple[int, int], difficulty: float):
         self.height, self.width = size
-        self.difficulty = d = difficulty
+        d = difficulty
         self.margin = max(2, round(0.03 * self.height * d) + 2)
         self.background = _background(rng, self.height, self.width, self.margin, d)
         self.person = _person(rng, d)

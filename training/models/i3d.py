@@ -422,8 +422,7 @@ class NonLocalBlock(keras.layers.Layer):
         return inputs + self.w_z(y)
 
     def macs(self, input_shape) -> int:
-        n, channels = math.prod(input_shape[1:4]), input_shape[-1]
-        inner = max(1, channels // 2)
+        n, channels, inner = math.prod(input_shape[1:4]), input_shape[-1], self.theta.filters
         return 4 * n * channels * inner + 2 * n * n * inner
 
     temporal_footprint = (1, 1)  # pointwise; its global reach is reported separately
@@ -439,7 +438,7 @@ class Logits(keras.layers.Layer):
 
     def __init__(self, num_classes: int, dropout: float = 0.5, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes, self.rate = num_classes, dropout
+        self.num_classes = num_classes
         self.dropout = keras.layers.Dropout(dropout)
         self.conv = Unit3D(
             num_classes, batch_norm=False, activation=False, use_bias=True, name="Conv3d_0c_1x1"
@@ -468,7 +467,11 @@ class Logits(keras.layers.Layer):
         return self.pool_size[0], 1
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "dropout": self.rate}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "dropout": self.dropout.rate,
+        }
 
 
 def temporal_footprint(layer: keras.layers.Layer) -> tuple[int, int]:
