@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -37,28 +38,66 @@ def read_labels(root: str | Path) -> list[str]:
 
 
 def read_split(root: str | Path, split: str) -> list[tuple[str, str | None]]:
-    """(video id, label) pairs of ``split`` (train, validation or test; test has no labels)."""
+    """(video id, label) pairs of ``split`` (train, validation or test; test has no labels).
+
+    Strict: the first bad line raises ValueError. ``scan_split`` reports bad lines instead.
+    """
+    rows, problems = scan_split(root, split)
+    if problems:
+        raise ValueError(problems[0].message)
+    return rows
+
+
+@dataclass(frozen=True)
+class SplitProblem:
+    """One line of a split file that names no usable video."""
+
+    line: int
+    kind: str  # "bad_id", "repeated_id", "unknown_label" or "label_in_test"
+    message: str
+
+
+def scan_split(
+    root: str | Path, split: str
+) -> tuple[list[tuple[str, str | None]], list[SplitProblem]]:
+    """Like ``read_split``, but returns the bad lines beside the good rows instead of raising."""
     if split not in SPLIT_FILES:
         raise ValueError(f"split must be one of {sorted(SPLIT_FILES)}, got {split!r}")
     path = Path(root) / SPLIT_FILES[split]
     if not path.is_file():
         raise FileNotFoundError(f"root: {path} is missing")
     known = set(read_labels(root))
-    rows, seen = [], set()
+    rows, problems, seen = [], [], set()
     for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         if not line.strip():
             continue
         video, separator, label = line.strip().partition(";")
-        if not _VIDEO_ID.fullmatch(video) or video in seen:
-            problem = "is repeated" if video in seen else "is not a plain folder name"
-            raise ValueError(f"{path}:{number}: video id {video!r} {problem}")
-        if split == "test" and separator:
-            raise ValueError(f"{path}:{number}: the test split has no labels, got {line!r}")
-        if split != "test" and label not in known:
-            raise ValueError(f"{path}:{number}: label {label!r} is not in {LABELS_FILE}")
+        kind = _line_problem(video, separator, label, split, known, seen)
+        if kind:
+            text = _PROBLEM_TEXT[kind].format(video=video, label=label, line=line)
+            problems.append(SplitProblem(number, kind, f"{path}:{number}: {text}"))
+            continue
         seen.add(video)
         rows.append((video, label or None))
-    return rows
+    return rows, problems
+
+
+_PROBLEM_TEXT = {
+    "bad_id": "video id {video!r} is not a plain folder name",
+    "repeated_id": "video id {video!r} is repeated",
+    "label_in_test": "the test split has no labels, got {line!r}",
+    "unknown_label": f"label {{label!r}} is not in {LABELS_FILE}",
+}
+
+
+def _line_problem(video, separator, label, split, known, seen) -> str | None:
+    if not _VIDEO_ID.fullmatch(video):
+        return "bad_id"
+    if video in seen:
+        return "repeated_id"
+    if split == "test":
+        return "label_in_test" if separator else None
+    return None if label in known else "unknown_label"
 
 
 def frame_paths(root: str | Path, video: str) -> list[Path]:

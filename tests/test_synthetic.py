@@ -235,7 +235,8 @@ def test_bad_stream_and_dataset_arguments(tmp_path):
 
 
 def test_the_jester_reader_refuses_malformed_files(tmp_path):
-    root = make_dataset(tmp_path / "j", train=2, validation=1, test=1, workers=1, progress=False)
+    # (default workers: one per core)
+    root = make_dataset(tmp_path / "j", train=2, validation=1, test=1, progress=False)
     split = root / "jester-v1-train.csv"
     good = split.read_text()
     for bad, message in [

@@ -115,7 +115,7 @@ def make_dataset(
 
 
 def _render_all(root: Path, jobs: list, workers: int | None, progress: bool) -> None:
-    workers = min(len(jobs), workers or os.cpu_non_negative_int() or 1)
+    workers = min(len(jobs), workers or os.cpu_count() or 1)
     bar = _progress_bar(len(jobs), "rendering videos", progress)
     if workers <= 1:
         for job in jobs:
