@@ -72,7 +72,9 @@ ARCHITECTURES = {
 
 # kinetics-i3d's BatchNorm: beta and moving statistics, no gamma, epsilon 1e-3. Its statistics
 # decay at 0.999 a step; Keras's 0.99 is kept, which settles within the short runs a CPU affords.
-BATCH_NORM = {"scale": False, "epsilon": 1e-3, "momentum": 0.99}
+# Synchronized: under tf.distribute the statistics are the global batch's, so N replicas train
+# exactly as one device would on the same batch (and it is plain BatchNorm without a strategy).
+BATCH_NORM = {"scale": False, "epsilon": 1e-3, "momentum": 0.99, "synchronized": True}
 serializable = keras.saving.register_keras_serializable(package="gesture_rt")
 
 

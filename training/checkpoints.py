@@ -1,0 +1,74 @@
+"""A training run's folder, and loading a trained network back from it.
+
+``MODEL_DIR/config.json`` (the run's settings: the model spec and the labels in output order),
+``MODEL_DIR/checkpoints/ckpt-N.*`` (tf.train.Checkpoint of the model and the optimizer),
+``MODEL_DIR/metrics.jsonl`` (one JSON line per logged step and per validation) and
+``MODEL_DIR/logs/`` (TensorBoard).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CONFIG = "config.json"
+CHECKPOINTS = "checkpoints"
+METRICS = "metrics.jsonl"
+
+
+def read_config(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint: {path} is missing (not a training run's folder?)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def resolve(checkpoint: str | Path) -> tuple[Path, str]:
+    """(run folder, checkpoint prefix) of a run folder (its latest checkpoint) or of a prefix
+    such as ``MODEL_DIR/checkpoints/ckpt-12``."""
+    import tensorflow as tf
+
+    path = Path(checkpoint)
+    if path.is_dir() and (path / CONFIG).is_file():
+        prefix = tf.train.latest_checkpoint(str(path / CHECKPOINTS))
+        if prefix is None:
+            raise FileNotFoundError(f"checkpoint: {path} has no checkpoint yet")
+        return path, prefix
+    if path.with_name(path.name + ".index").is_file() and (path.parent.parent / CONFIG).is_file():
+        return path.parent.parent, str(path)
+    raise FileNotFoundError(
+        f"checkpoint must be a training run's folder or a prefix such as "
+        f"MODEL_DIR/{CHECKPOINTS}/ckpt-N, got {checkpoint}"
+    )
+
+
+def load_trained(checkpoint: str | Path, **overrides):
+    """(model, config) from a run folder or checkpoint prefix. ``overrides`` replace model
+    options that do not change the weights (e.g. ``dilation_eval``)."""
+    import tensorflow as tf
+
+    from training.models.i3d import build_model
+
+    model_dir, prefix = resolve(checkpoint)
+    config = read_config(model_dir)
+    spec = {**config["model"], **overrides}
+    spec["input_shape"] = tuple(spec["input_shape"])
+    model = build_model(**spec)
+    status = tf.train.Checkpoint(model=model).read(prefix)
+    status.expect_partial()  # the optimizer's slots are not needed
+    status.assert_existing_objects_matched()
+    return model, config
+
+
+def read_metrics(model_dir: str | Path) -> list[dict]:
+    """The run's logged lines (a line cut short by a killed run is ignored)."""
+    path = Path(model_dir) / METRICS
+    if not path.is_file():
+        return []
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            lines.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return lines

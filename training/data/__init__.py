@@ -1,0 +1,1 @@
+"""Jester (or a synthetic set in its layout) -> TFRecords -> tf.data input pipelines."""
