@@ -16,6 +16,22 @@ CHECKPOINTS = "checkpoints"
 METRICS = "metrics.jsonl"
 
 
+def tracked_weights(model):
+    """Every weight of ``model`` by its path (``Mixed_4e/Branch_1/.../kernel``), as one trackable.
+
+    tf.train.Checkpoint follows attributes, and does not see the layers Keras keeps in lists
+    (inception modules' branches): a checkpoint of the model itself silently leaves those out.
+    """
+    import tensorflow as tf
+
+    paths = [w.path for w in model.weights]
+    if len(set(paths)) != len(paths):
+        raise ValueError(f"model: {model.name} has weights sharing a path; they cannot be saved")
+    holder = tf.Module(name="weights")
+    holder.by_path = {w.path: w for w in model.weights}
+    return holder
+
+
 def read_config(model_dir: str | Path) -> dict:
     path = Path(model_dir) / CONFIG
     if not path.is_file():
@@ -54,7 +70,7 @@ def load_trained(checkpoint: str | Path, **overrides):
     spec = {**config["model"], **overrides}
     spec["input_shape"] = tuple(spec["input_shape"])
     model = build_model(**spec)
-    status = tf.train.Checkpoint(model=model).read(prefix)
+    status = tf.train.Checkpoint(model=tracked_weights(model)).read(prefix)
     status.expect_partial()  # the optimizer's slots are not needed
     status.assert_existing_objects_matched()
     return model, config

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import training  # noqa: F401  (TensorFlow's CPU settings, before it is imported)
-from training.checkpoints import CHECKPOINTS, CONFIG, METRICS, read_config
+from training.checkpoints import CHECKPOINTS, CONFIG, METRICS, read_config, tracked_weights
 from training.data.augment import Augmentation
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -182,7 +182,9 @@ class Trainer:
             schedule = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, rates)
             self.optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum)
             self.optimizer.build(self.model.trainable_variables)
-            self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+            self.checkpoint = tf.train.Checkpoint(
+                model=tracked_weights(self.model), optimizer=self.optimizer
+            )
         # Every worker saves (the save is collective); only the chief's copy is the run's, the
         # others' go to MODEL_DIR/worker-N/ (their own, where MODEL_DIR is shared storage).
         directory = self.model_dir / CHECKPOINTS
@@ -297,7 +299,7 @@ class Trainer:
                     last_eval = self.validate()
                     self._log({"step": step, **last_eval}, writers, "validation")
                     top1, top5 = last_eval["top1"], last_eval["top5"]
-                    bar.write(f"step {step}: validation top-1 {top1:.4f} top-5 {top5:.4f}")
+                    self._say(f"step {step}: validation top-1 {top1:.4f} top-5 {top5:.4f}")
         except KeyboardInterrupt:
             if config.strategy != "multiworker":  # (a lone worker's save would wait forever)
                 self.manager.save(checkpoint_number=self.step)
@@ -359,7 +361,9 @@ class Trainer:
 
     def _say(self, message: str) -> None:
         if self.chief:
-            print(message, file=sys.stderr, flush=True)
+            from tqdm import tqdm
+
+            tqdm.write(message, file=sys.stderr)  # (above the progress bar)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

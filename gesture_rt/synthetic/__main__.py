@@ -9,7 +9,8 @@ import sys
 from gesture_rt.synthetic.clips import DEFAULT_DIFFICULTY
 
 
-def _size(text: str) -> tuple[int, int]:
+def size_argument(text: str) -> tuple[int, int]:
+    """argparse type for HEIGHTxWIDTH (e.g. 100x176)."""
     try:
         height, width = (int(n) for n in text.lower().split("x"))
     except ValueError:
@@ -28,7 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--proportions", choices=["balanced", "jester"], default="balanced")
     make.add_argument("--frames", type=int, default=36, help="frames a video (36, 3 s at 12 fps)")
-    make.add_argument("--size", type=_size, default=(100, 176), help="HEIGHTxWIDTH (100x176)")
+    make.add_argument(
+        "--size", type=size_argument, default=(100, 176), help="HEIGHTxWIDTH (100x176)"
+    )
     make.add_argument("--fps", type=float, default=12.0)
     make.add_argument("--difficulty", type=float, default=DEFAULT_DIFFICULTY)
     make.add_argument("--workers", type=int, default=None, help="processes (all cores)")

@@ -7,16 +7,7 @@ import json
 import sys
 
 import training  # noqa: F401  (TensorFlow's CPU settings, before it is imported)
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected HEIGHTxWIDTH such as 100x140, got {text!r}"
-        ) from None
-    return height, width
+from gesture_rt.synthetic.__main__ import size_argument
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -31,7 +22,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated: train, validation, test (default: train,validation)",
     )
     convert.add_argument("--frames", type=int, default=40, help="frames per video (default 40)")
-    convert.add_argument("--size", type=_size, default=(100, 140), help="HxW (default 100x140)")
+    convert.add_argument(
+        "--size", type=size_argument, default=(100, 140), help="HxW (default 100x140)"
+    )
     convert.add_argument("--shard-size", type=int, default=512, help="videos per shard (512)")
     convert.add_argument("--quality", type=int, default=95, help="JPEG quality (95)")
     convert.add_argument("--workers", type=int, default=None, help="processes (one per core)")
