@@ -169,6 +169,7 @@ class Trainer:
             "dropout": float(config.dropout),
         }
         self._check_run_folder()
+        keras.utils.set_random_seed(config.seed)  # the same start for the same --seed
         with self.strategy.scope():
             self.model = build_model(
                 **{**self.model_spec, "input_shape": tuple(self.model_spec["input_shape"])}
