@@ -116,14 +116,14 @@ def make_dataset(
 
 def _render_all(root: Path, jobs: list, workers: int | None, progress: bool) -> None:
     workers = min(len(jobs), workers or os.cpu_count() or 1)
-    bar = _progress_bar(len(jobs), "rendering videos", progress)
+    bar = progress_bar(len(jobs), "rendering videos", progress)
     if workers <= 1:
         for job in jobs:
             _write_video(root, *job)
             bar.update()
     else:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded OpenCV
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker)
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=quiet_worker)
         try:
             for future in as_completed([pool.submit(_write_video, root, *job) for job in jobs]):
                 future.result()
@@ -133,7 +133,8 @@ def _render_all(root: Path, jobs: list, workers: int | None, progress: bool) -> 
     bar.close()
 
 
-def _quiet_worker() -> None:
+def quiet_worker() -> None:
+    """Initialiser of a pool process: one OpenCV thread, Ctrl+C left to the parent."""
     cv2.setNumThreads(1)  # the pool already uses every core
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
 
@@ -147,7 +148,7 @@ def _write_video(root: Path, video: str, label: str, seed: int, frames: int, siz
             raise OSError(f"could not write {folder / f'{i:05d}.jpg'}")
 
 
-def _progress_bar(total: int, description: str, enabled: bool):
+def progress_bar(total: int, description: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=description, unit="video", disable=not enabled)

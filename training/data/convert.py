@@ -13,7 +13,6 @@ import json
 import multiprocessing
 import os
 import re
-import signal
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 
 from gesture_rt import jester
+from gesture_rt.synthetic.dataset import progress_bar, quiet_worker
 from training.data import records
 
 DEFAULT_SPLITS = ("train", "validation")
@@ -175,7 +175,7 @@ def _convert_split(tf, root, out, split, options, labels, workers, progress) -> 
         stale.unlink()  # left by a killed run
     pending = [i for i, name in enumerate(names) if _finished(out, name) is None]
     jobs = [(root, video, options) for i in pending for video, _ in chunks[i]]
-    bar = _progress_bar(len(jobs), f"converting {split}", progress)
+    bar = progress_bar(len(jobs), f"converting {split}", progress)
     results = _map(jobs, workers)
     for i in pending:
         _write_shard(tf, out, names[i], chunks[i], labels, results, bar)
@@ -258,20 +258,9 @@ def _map(jobs: list, workers: int | None) -> Iterable:
 
 def _pooled(jobs: list, workers: int):
     context = multiprocessing.get_context("spawn")  # no fork of a threaded OpenCV or TensorFlow
-    with context.Pool(workers, initializer=_quiet_worker) as pool:
+    with context.Pool(workers, initializer=quiet_worker) as pool:
         yield from pool.imap(_encode_job, jobs, chunksize=4)
 
 
 def _encode_job(job):
     return encode_video(*job)
-
-
-def _quiet_worker() -> None:
-    cv2.setNumThreads(1)  # the pool already uses every core
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
-
-
-def _progress_bar(total: int, description: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=description, unit="video", disable=not enabled)
