@@ -1,0 +1,223 @@
+"""Model bundles: an exported network plus the ``manifest.json`` the runtime trusts, nothing else.
+
+A bundle is a folder::
+
+    manifest.json           format, version, model options, labels, input, preprocessing, files
+    openvino/model.xml|bin  OpenVINO IR          (any subset of the three formats)
+    model.onnx              ONNX
+    savedmodel/             TensorFlow SavedModel
+
+Loading verifies the manifest's format version, that every path it names stays inside the bundle,
+and the size and SHA-256 of every file it lists; anything else is refused with ``BundleError``.
+Bundles hold no pickles: IR, ONNX and SavedModel protobufs and plain JSON only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+FORMAT = "gesture_rt.bundle"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FORMATS = ("openvino", "onnx", "savedmodel")
+PRECISIONS = ("fp32", "fp16", "int8")
+# Where each format's network lives inside a bundle.
+FORMAT_PATHS = {"openvino": "openvino/model.xml", "onnx": "model.onnx", "savedmodel": "savedmodel"}
+BUNDLED = Path(__file__).resolve().parent / "models"
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be trusted or used: names the bundle and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a camera frame becomes a network frame (``gesture_rt.Preprocessor``'s arguments)."""
+
+    resize_short: int
+    crop: int
+    mean: float = 127.5
+    std: float = 127.5
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle: its folder and manifest, with typed views of what the runtime needs."""
+
+    root: Path
+    manifest: dict
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.manifest["labels"])
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """(T, H, W, C) of one clip; the network takes a batch of them (N, T, H, W, C)."""
+        return tuple(self.manifest["input"]["shape"])
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing(**self.manifest["preprocessing"])
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        return tuple(f for f in FORMATS if f in self.manifest["formats"])
+
+    @property
+    def precision(self) -> str:
+        return self.manifest["precision"]
+
+    @property
+    def training_fps(self) -> float:
+        return float(self.manifest["training_fps"])
+
+    @property
+    def stride(self) -> int:
+        return int(self.manifest["stride"])
+
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest["threshold"])
+
+    def path(self, fmt: str) -> Path:
+        """The network file (or SavedModel folder) of ``fmt``."""
+        if fmt not in self.manifest["formats"]:
+            raise BundleError(
+                f"bundle {self.root} has no {fmt!r} network; it has {list(self.formats)}"
+            )
+        return self.root / self.manifest["formats"][fmt]
+
+
+def bundled_names() -> list[str]:
+    """Names of the bundles installed with the package (``gesture_rt/models/<name>``)."""
+    if not BUNDLED.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED.iterdir() if (p / MANIFEST).is_file())
+
+
+def resolve(bundle: str | os.PathLike) -> Path:
+    """A bundle folder from a path or the name of a bundled model."""
+    path = Path(bundle)
+    if (path / MANIFEST).is_file():
+        return path
+    if isinstance(bundle, str) and bundle in bundled_names():
+        return BUNDLED / bundle
+    raise BundleError(
+        f"bundle must be a bundle folder (holding {MANIFEST}) or one of the bundled models "
+        f"{bundled_names()}, got {str(bundle)!r}"
+    )
+
+
+def load(bundle: str | os.PathLike) -> Bundle:
+    """Open and verify a bundle (a folder or a bundled name); see the module docstring."""
+    root = resolve(bundle).resolve()
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BundleError(f"bundle {root}: unreadable {MANIFEST} ({error})") from None
+    _check_manifest(root, manifest)
+    for name, entry in manifest["files"].items():
+        path = inside(root, name)
+        if not path.is_file():
+            raise BundleError(f"bundle {root}: {name} is missing")
+        if path.stat().st_size != entry["size"] or sha256(path) != entry["sha256"]:
+            raise BundleError(f"bundle {root}: {name} was altered (size or SHA-256 differ)")
+    return Bundle(root, manifest)
+
+
+def _check_manifest(root: Path, manifest: Any) -> None:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"bundle {root}: {MANIFEST} is not a {FORMAT} manifest")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BundleError(f"bundle {root}: bad format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            f"bundle {root}: format version {version} is newer than this gesture_rt reads "
+            f"({FORMAT_VERSION}); upgrade gesture_rt"
+        )
+    missing = [k for k in REQUIRED if k not in manifest]
+    if missing:
+        raise BundleError(f"bundle {root}: {MANIFEST} lacks {missing}")
+    files = manifest["files"]
+    if not isinstance(files, dict) or not files:
+        raise BundleError(f"bundle {root}: {MANIFEST} lists no files")
+    for name, entry in files.items():
+        inside(root, name)
+        if not isinstance(entry, dict) or not {"size", "sha256"} <= entry.keys():
+            raise BundleError(f"bundle {root}: file entry {name!r} needs size and sha256")
+    formats = manifest["formats"]
+    if not isinstance(formats, dict) or not formats or not set(formats) <= set(FORMATS):
+        raise BundleError(f"bundle {root}: formats must be a subset of {FORMATS}, got {formats!r}")
+    for fmt, name in formats.items():
+        target = inside(root, name)
+        covered = any(inside(root, f) == target or target in inside(root, f).parents
+                      for f in files)  # fmt: skip
+        if not covered:
+            raise BundleError(f"bundle {root}: the {fmt} network {name!r} is not among its files")
+    if manifest["precision"] not in PRECISIONS:
+        raise BundleError(f"bundle {root}: precision must be one of {PRECISIONS}")
+    shape = manifest["input"].get("shape") if isinstance(manifest["input"], dict) else None
+    if not (isinstance(shape, list) and len(shape) == 4 and all(_positive(n) for n in shape)):
+        raise BundleError(f"bundle {root}: input shape must be 4 positive integers (T, H, W, C)")
+    labels = manifest["labels"]
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
+        raise BundleError(f"bundle {root}: labels must be a non-empty list of strings")
+
+
+REQUIRED = ("model", "labels", "input", "preprocessing", "training_fps", "stride", "threshold",
+            "precision", "formats", "files")  # fmt: skip
+
+
+def _positive(n: Any) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n > 0
+
+
+def inside(root: Path, name: Any) -> Path:
+    """``root/name`` for a relative POSIX path that stays inside ``root``; else BundleError."""
+    if not isinstance(name, str) or not name:
+        raise BundleError(f"bundle {root}: bad path {name!r} in {MANIFEST}")
+    pure = PurePosixPath(name)
+    path = (root / pure).resolve()
+    if pure.is_absolute() or ".." in pure.parts or not path.is_relative_to(root.resolve()):
+        raise BundleError(f"bundle {root}: path {name!r} in {MANIFEST} points outside the bundle")
+    return path
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_entries(root: Path) -> dict[str, dict]:
+    """{relative POSIX path: {size, sha256}} of every file under ``root`` but the manifest."""
+    entries = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = path.relative_to(root).as_posix()
+        if name != MANIFEST:
+            entries[name] = {"size": path.stat().st_size, "sha256": sha256(path)}
+    return entries
+
+
+def write_manifest(root: Path, manifest: dict) -> dict:
+    """Checksum every file under ``root`` into ``manifest`` and write it (temp name, rename)."""
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest,
+                "files": file_entries(root)}  # fmt: skip
+    _check_manifest(root, manifest)
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=".manifest-", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide an installed bundle from other users
+    os.replace(tmp, root / MANIFEST)
+    return manifest

@@ -1,0 +1,73 @@
+"""Inference engines: one small interface over OpenVINO, ONNX Runtime and TensorFlow.
+
+``open_engine(bundle, engine="auto", device="cpu")`` loads the bundle's network on an engine;
+``engine.infer(clip)`` maps one clip (T, H, W, C) or a batch (N, T, H, W, C), float32 in the
+bundle's input shape, to logits (K,) or (N, K). Each engine imports its library only when opened:
+importing ``gesture_rt`` never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+
+from gesture_rt import bundle as bundles
+from gesture_rt.engines.base import Engine
+
+# engine name -> (module, class, bundle format, library it needs)
+ENGINES = {
+    "openvino": ("gesture_rt.engines.openvino", "OpenVINOEngine", "openvino", "openvino"),
+    "onnxruntime": ("gesture_rt.engines.onnxruntime", "OnnxRuntimeEngine", "onnx", "onnxruntime"),
+    "tensorflow": ("gesture_rt.engines.tensorflow", "TensorFlowEngine", "savedmodel", "tensorflow"),
+}
+# "auto" tries these in order: fastest first, as measured on CPU (../DESIGN.md: OpenVINO 230 ms,
+# ONNX Runtime 310 ms, TensorFlow 565 ms for I3D) and, on NVIDIA GPUs, ONNX Runtime's CUDA and
+# TensorRT providers.
+AUTO_ORDER = {
+    "cpu": ("openvino", "onnxruntime", "tensorflow"),
+    "cuda": ("onnxruntime",),
+    "tensorrt": ("onnxruntime",),
+    "gpu": ("onnxruntime", "openvino"),
+    "npu": ("openvino",),
+}
+
+
+def engine_class(name: str) -> type[Engine]:
+    if name not in ENGINES:
+        raise ValueError(f"engine must be 'auto' or one of {sorted(ENGINES)}, got {name!r}")
+    module, cls, _, _ = ENGINES[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def available(name: str) -> bool:
+    """Whether ``name``'s library is installed (nothing is imported to find out)."""
+    return importlib.util.find_spec(ENGINES[name][3]) is not None
+
+
+def open_engine(
+    bundle: bundles.Bundle | str | os.PathLike, engine: str = "auto", device: str = "cpu"
+) -> Engine:
+    """Load ``bundle`` (a Bundle, folder or bundled name) on ``engine`` for ``device``."""
+    loaded = bundle if isinstance(bundle, bundles.Bundle) else bundles.load(bundle)
+    if not isinstance(device, str) or device.lower() not in AUTO_ORDER:
+        raise ValueError(f"device must be one of {sorted(AUTO_ORDER)}, got {device!r}")
+    device = device.lower()
+    if engine != "auto":
+        return engine_class(engine)(loaded, device)
+    candidates = [n for n in AUTO_ORDER[device]
+                  if ENGINES[n][2] in loaded.formats and available(n)]  # fmt: skip
+    errors = []
+    for name in candidates:
+        try:
+            return engine_class(name)(loaded, device)
+        except (RuntimeError, ValueError) as error:  # e.g. no CUDA provider on this machine
+            errors.append(f"{name}: {error}")
+    raise RuntimeError(
+        f"no engine can run bundle {loaded.root} on {device!r}: it has {list(loaded.formats)}; "
+        f"installed engines {[n for n in ENGINES if available(n)]}"
+        + (f"; tried {'; '.join(errors)}" if errors else "")
+    )
+
+
+__all__ = ["ENGINES", "Engine", "available", "engine_class", "open_engine"]

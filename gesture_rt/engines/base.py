@@ -1,0 +1,100 @@
+"""The engine interface: a loaded network that maps clips to logits."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+
+from gesture_rt.bundle import Bundle
+
+
+class Engine(ABC):
+    """A bundle's network on one library and device. Subclasses set ``name`` and ``devices`` and
+    implement ``_load`` and ``_run`` (a float32 batch in, logits out); calls are serialised."""
+
+    name: str = ""
+    devices: tuple[str, ...] = ()
+
+    def __init__(self, bundle: Bundle, device: str = "cpu") -> None:
+        if device not in self.devices:
+            raise ValueError(
+                f"device: the {self.name} engine runs on {list(self.devices)}, got {device!r}"
+            )
+        self.bundle = bundle
+        self.device = device
+        self.precision = bundle.precision
+        self.input_shape = bundle.input_shape
+        self._lock = threading.Lock()
+        self._closed = False
+        self._load()
+
+    @abstractmethod
+    def _load(self) -> None: ...
+
+    @abstractmethod
+    def _run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def _release(self) -> None:
+        """Free the library's objects."""
+
+    def infer(self, clip: Any) -> np.ndarray:
+        """Logits of one clip (T, H, W, C) -> (K,), or of a batch (N, T, H, W, C) -> (N, K).
+
+        A CuPy clip (a device ring's) goes to ``_run_device``: engines that can read GPU memory
+        take it where it is; the others get a host copy."""
+        if hasattr(clip, "__cuda_array_interface__"):
+            return self.infer(clip.get()) if not self.reads_device_memory else self._device(clip)
+        array = np.asarray(clip)
+        single = array.ndim == 4
+        batch = array[None] if single else array
+        if batch.ndim != 5 or batch.shape[1:] != tuple(self.input_shape) or len(batch) == 0:
+            raise ValueError(
+                f"clip must have shape {tuple(self.input_shape)} (T, H, W, C) or a batch of them, "
+                f"got {array.shape}"
+            )
+        if batch.dtype != np.float32:
+            raise ValueError(f"clip must be float32 (preprocessed to [-1, 1]), got {batch.dtype}")
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the {self.name} engine is closed")
+            logits = np.asarray(self._run(np.ascontiguousarray(batch)), np.float32)
+        return logits[0] if single else logits
+
+    reads_device_memory = False
+
+    def _run_device(self, batch: Any) -> np.ndarray:
+        raise NotImplementedError(f"the {self.name} engine reads host memory only")
+
+    def _device(self, clip: Any) -> np.ndarray:
+        single = clip.ndim == 4
+        batch = clip[None] if single else clip
+        if batch.shape[1:] != tuple(self.input_shape) or batch.dtype != np.float32:
+            raise ValueError(f"clip must be float32 of shape {tuple(self.input_shape)} or a "
+                             f"batch of them, got {batch.dtype} {tuple(clip.shape)}")  # fmt: skip
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the {self.name} engine is closed")
+            logits = np.asarray(self._run_device(batch), np.float32)
+        return logits[0] if single else logits
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._release()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(bundle={str(self.bundle.root)!r}, device={self.device!r}, "
+            f"precision={self.precision!r})"
+        )
