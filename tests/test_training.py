@@ -87,6 +87,23 @@ def test_a_trained_checkpoint_loads_back_for_export(trained, records):
         load_trained(records)
 
 
+def test_the_exporter_accepts_the_trained_checkpoint_and_the_runtime_runs_it(trained, tmp_path):
+    from gesture_rt.recognizer import GestureRecognizer
+    from training.export import main as export_main
+
+    out = tmp_path / "bundle"
+    argv = [str(trained), str(out), "--formats", "openvino", "--parity-clips", "4", "--quiet"]
+    assert export_main(argv) == 0
+    with GestureRecognizer.create(bundle=out, clip_len=8, stride=4) as recognizer:
+        manifest = recognizer.manifest
+        assert manifest["source"]["checkpoint"].endswith("ckpt-48")
+        assert manifest["preprocessing"]["resize_short"] == 24  # the records' frame height
+        assert recognizer.labels == load_trained(trained)[1]["labels"]
+        frames = np.random.default_rng(0).integers(0, 255, (12, 30, 40, 3), np.uint8)
+        predictions = [recognizer.push(f, 80.0 * i) for i, f in enumerate(frames)]
+    assert [i for i, p in enumerate(predictions) if p] == [7, 11]
+
+
 def test_evaluate_writes_metrics_plots_and_the_dilation_sweep(trained, records, tmp_path):
     out = tmp_path / "eval"
     assert ev.main([str(trained), "--records", str(records), "--out", str(out), "--quiet"]) == 0

@@ -213,6 +213,7 @@ class Unit3D(keras.layers.Layer):
         random_dilation: bool = False,
         average_dilation: bool = False,
         gated: bool = False,
+        folded: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -220,8 +221,11 @@ class Unit3D(keras.layers.Layer):
             "filters": filters, "kernel_size": tuple(kernel_size), "strides": tuple(strides),
             "batch_norm": batch_norm, "activation": activation, "use_bias": use_bias,
             "random_dilation": random_dilation, "average_dilation": average_dilation,
-            "gated": gated,
+            "gated": gated, "folded": folded,
         }  # fmt: skip
+        if folded:  # inference only: BatchNorm becomes the bias, dilation averaging 5 taps
+            kernel_size = (5 if average_dilation else kernel_size[0], *kernel_size[1:])
+            batch_norm, use_bias, random_dilation, average_dilation = False, True, False, False
         self.conv = TemporalDilationConv3D(
             filters, kernel_size, strides, padding="same", use_bias=use_bias,
             random_dilation=random_dilation, average_dilation=average_dilation, name="conv_3d",
@@ -247,6 +251,18 @@ class Unit3D(keras.layers.Layer):
         if self.use_activation:
             x = ops.relu(x)
         return self.gate(x) if self.gate is not None else x
+
+    def folded_weights(self) -> tuple:
+        """(kernel, bias) of the one plain convolution this unit computes in evaluation:
+        dilation averaging as 5 taps, then BatchNorm's affine map (no gamma) folded in."""
+        conv = self.conv
+        kernel = averaged_kernel(conv.kernel) if conv.average_dilation else conv.kernel
+        bias = conv.bias if conv.use_bias else ops.zeros((conv.filters,))
+        if self.batch_norm is None:
+            return ops.convert_to_tensor(kernel), ops.convert_to_tensor(bias)
+        bn = self.batch_norm
+        scale = ops.rsqrt(bn.moving_variance + bn.epsilon)
+        return kernel * scale, (bias - bn.moving_mean) * scale + bn.beta
 
     def compute_output_shape(self, input_shape):
         return self.conv.compute_output_shape(input_shape)
@@ -283,6 +299,7 @@ class InceptionModule(keras.layers.Layer):
         random_dilation: bool = False,
         average_dilation: bool = False,
         gated: bool = False,
+        folded: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -290,28 +307,32 @@ class InceptionModule(keras.layers.Layer):
         t = temporal_kernel
         self.options = {
             "widths": tuple(widths), "temporal_kernel": t, "random_dilation": random_dilation,
-            "average_dilation": average_dilation, "gated": gated,
+            "average_dilation": average_dilation, "gated": gated, "folded": folded,
         }  # fmt: skip
+        f = {"folded": folded}
         spatial = {
             "kernel_size": (t, 3, 3), "random_dilation": random_dilation,
-            "average_dilation": average_dilation, "gated": gated,
+            "average_dilation": average_dilation, "gated": gated, **f,
         }  # fmt: skip
         # kinetics-i3d (after TF-slim's Inception-v1) names Mixed_5b's second 3x3 "Conv3d_0a_3x3".
         b2_name = "Conv3d_0a_3x3" if self.name == "Mixed_5b" else "Conv3d_0b_3x3"
         self.branches = [
-            Branch([Unit3D(b0, name="Conv3d_0a_1x1")], name="Branch_0"),
+            Branch([Unit3D(b0, name="Conv3d_0a_1x1", **f)], name="Branch_0"),
             Branch(
-                [Unit3D(b1a, name="Conv3d_0a_1x1"), Unit3D(b1b, name="Conv3d_0b_3x3", **spatial)],
+                [
+                    Unit3D(b1a, name="Conv3d_0a_1x1", **f),
+                    Unit3D(b1b, name="Conv3d_0b_3x3", **spatial),
+                ],
                 name="Branch_1",
             ),
             Branch(
-                [Unit3D(b2a, name="Conv3d_0a_1x1"), Unit3D(b2b, name=b2_name, **spatial)],
+                [Unit3D(b2a, name="Conv3d_0a_1x1", **f), Unit3D(b2b, name=b2_name, **spatial)],
                 name="Branch_2",
             ),
             Branch(
                 [
                     keras.layers.MaxPooling3D((t, 3, 3), 1, "same", name="MaxPool3d_0a_3x3"),
-                    Unit3D(b3, name="Conv3d_0b_1x1"),
+                    Unit3D(b3, name="Conv3d_0b_1x1", **f),
                 ],
                 name="Branch_3",
             ),
@@ -494,6 +515,7 @@ class ModelSpec:
     dropout: float = 0.5
     dilation_eval: str = "full"
     inflated: bool = True
+    folded: bool = False
 
     def __post_init__(self):
         if not isinstance(self.arch, str) or self.arch not in ARCHITECTURES:
@@ -511,8 +533,9 @@ class ModelSpec:
             raise ValueError(f"width must be a positive finite number, got {self.width!r}")
         if not _real(self.dropout) or not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be a rate in [0, 1), got {self.dropout!r}")
-        if not isinstance(self.inflated, bool):
-            raise ValueError(f"inflated must be True or False, got {self.inflated!r}")
+        for flag in ("inflated", "folded"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be True or False, got {getattr(self, flag)!r}")
         if not self.inflated and self.variant.dilated:
             raise ValueError(
                 f"arch={self.arch!r} dilates in time, which the 2D network (inflated=False) has not"
@@ -557,6 +580,8 @@ class I3D(keras.Model):
     Every endpoint of ``ENDPOINTS`` (and each ``NonLocal_<module>``) is one layer of that name, so
     ``model.get_layer("Mixed_4e").output`` is its activation. ``inflated=False`` builds the 2D
     Inception-v1 that I3D inflates from (every temporal kernel and stride 1: frames pass alone).
+    ``folded=True`` builds the inference form that ``fold`` fills: no BatchNorm, every conv with
+    a bias, dilation-averaged convs as plain 5-tap ones, nothing random.
     """
 
     def __init__(
@@ -568,10 +593,13 @@ class I3D(keras.Model):
         dropout: float = 0.5,
         dilation_eval: str = "full",
         inflated: bool = True,
+        folded: bool = False,
         name: str | None = None,
         trainable: bool = True,
     ):
-        spec = ModelSpec(arch, num_classes, input_shape, width, dropout, dilation_eval, inflated)
+        spec = ModelSpec(
+            arch, num_classes, input_shape, width, dropout, dilation_eval, inflated, folded
+        )
         inputs = keras.Input(spec.input_shape, name="clip")
         super().__init__(inputs, _network(inputs, spec), name=name or spec.arch)
         self.trainable = trainable
@@ -589,6 +617,28 @@ def build_model(arch: str = "i3d", num_classes: int = 27, input_shape=(40, 100, 
                 width: float = 1.0, **options) -> I3D:  # fmt: skip
     """Build a family member: ``arch`` in ``ARCHITECTURES``; options as ``ModelSpec``."""
     return I3D(arch, num_classes, input_shape, width, **options)
+
+
+def fold(model: I3D) -> I3D:
+    """The evaluation-mode ``model`` as plain convolutions (``folded=True``), so an engine runs
+    each layer once: BatchNorm folded into the conv before it, the average of dilations 1 and 2
+    into one 5-tap temporal kernel (exact: both are linear, see ``averaged_kernel``)."""
+    if model.spec.folded:
+        raise ValueError(f"model: {model.name} is folded already")
+    folded = build_model(**{**model.spec.as_dict(), "folded": True})
+    units = [layer for layer in model._flatten_layers() if isinstance(layer, Unit3D)]
+    twins = [layer for layer in folded._flatten_layers() if isinstance(layer, Unit3D)]
+    convs = set()
+    for unit, twin in zip(units, twins, strict=True):
+        kernel, bias = unit.folded_weights()
+        twin.conv.kernel.assign(kernel)
+        twin.conv.bias.assign(bias)
+        convs.update((twin.conv.kernel.path, twin.conv.bias.path))
+    source = {w.path: w for w in model.weights}
+    for weight in folded.weights:  # gates and non-local blocks are taken as they are
+        if weight.path not in convs:
+            weight.assign(source[weight.path])
+    return folded
 
 
 def endpoint_names(model: keras.Model) -> list[str]:
@@ -614,14 +664,17 @@ def _network(x, spec: ModelSpec):
     averaged = dilation_units(spec.dilation_eval, v.dilated)
 
     def dilation(unit: str) -> dict:
-        return {"random_dilation": unit in v.dilated, "average_dilation": unit in averaged}
+        return {"random_dilation": unit in v.dilated, "average_dilation": unit in averaged, **f}
+
+    f = {"folded": spec.folded}
 
     def pool(name, size, strides):
         return keras.layers.MaxPooling3D(size, strides, "same", name=name)
 
-    x = Unit3D(c(64), (7 if spec.inflated else 1, 7, 7), (step, 2, 2), name="Conv3d_1a_7x7")(x)
+    first = (7 if spec.inflated else 1, 7, 7)
+    x = Unit3D(c(64), first, (step, 2, 2), name="Conv3d_1a_7x7", **f)(x)
     x = pool("MaxPool3d_2a_3x3", (1, 3, 3), (1, 2, 2))(x)
-    x = Unit3D(c(64), name="Conv3d_2b_1x1")(x)
+    x = Unit3D(c(64), name="Conv3d_2b_1x1", **f)(x)
     x = Unit3D(c(192), (t, 3, 3), name="Conv3d_2c_3x3", **dilation("Conv3d_2c_3x3"))(x)
     x = pool("MaxPool3d_3a_3x3", (1, 3, 3), (1, 2, 2))(x)
     for name, widths in INCEPTION.items():
@@ -630,8 +683,8 @@ def _network(x, spec: ModelSpec):
         elif name == "Mixed_5b":
             x = pool("MaxPool3d_5a_2x2", (step, 2, 2), (step, 2, 2))(x)
         x = InceptionModule(
-            [c(w) for w in widths], temporal_kernel=t, gated=name in v.gated,
-            name=name, **dilation(name),
+            [c(w) for w in widths], temporal_kernel=t, gated=name in v.gated, name=name,
+            **dilation(name),
         )(x)  # fmt: skip
         if name in v.non_local:
             x = NonLocalBlock(name=f"NonLocal_{name.removeprefix('Mixed_')}")(x)

@@ -1,0 +1,181 @@
+"""Export: BatchNorm and dilation averaging folded exactly, bundles in three formats that every
+engine runs with the Keras model's logits, INT8 agreement reported, and nothing half-written."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import training  # noqa: F401  (before TensorFlow: its CPU settings)
+
+tf = pytest.importorskip("tensorflow", reason="export tests need the train extra (tensorflow)")
+
+from gesture_rt import bundle as bundles  # noqa: E402
+from gesture_rt.engines import available, open_engine  # noqa: E402
+from training import export as ex  # noqa: E402
+from training.models.i3d import ARCHITECTURES, fold  # noqa: E402
+
+SHAPE = (8, 32, 32, 3)  # small enough to convert three times on two cores
+
+
+def small(arch: str, dilation: str | None = None, seed: int = 3):
+    return ex.random_model(arch, 0.25, SHAPE, dilation, seed)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_fold_matches_the_unfolded_network(arch):
+    model = small(arch)
+    folded = fold(model)
+    clips = ex.random_clips(3, SHAPE, seed=1)
+    reference = model(clips, training=False).numpy()
+    result = ex.parity(reference, folded(clips).numpy())
+    assert result["max_rel_diff"] < 1e-5 and result["top1_agreement"] == 1.0
+    assert not any("batch_norm" in w.path for w in folded.weights)
+
+
+def test_fold_runs_dilation_averaging_as_five_taps_and_none_as_three():
+    averaged = fold(small("modified_i3d", "full")).get_layer("Conv3d_2c_3x3")
+    plain = fold(small("modified_i3d", "none")).get_layer("Conv3d_2c_3x3")
+    assert averaged.conv.kernel.shape[0] == 5 and plain.conv.kernel.shape[0] == 3
+    clips = ex.random_clips(2, SHAPE)
+    full, none = small("modified_i3d", "full"), small("modified_i3d", "none")
+    assert not np.allclose(full(clips, training=False), none(clips, training=False))
+
+
+def test_folding_twice_is_refused():
+    with pytest.raises(ValueError, match=r"folded already"):
+        fold(fold(small("i3d")))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "bundle"
+    options = ex.ExportOptions(formats=("openvino", "onnx", "savedmodel"), parity_clips=6,
+                               training_fps=12.0, resize_short=40)  # fmt: skip
+    manifest = ex.export(None, out, options, model=small("modified_i3d"),
+                         source={"random_init": True}, progress=False)  # fmt: skip
+    return out, manifest
+
+
+def test_the_bundle_manifest_describes_the_network(exported):
+    out, manifest = exported
+    loaded = bundles.load(out)
+    assert loaded.manifest == manifest
+    assert loaded.input_shape == SHAPE and len(loaded.labels) == 27
+    assert loaded.preprocessing == bundles.Preprocessing(40, 32)
+    assert loaded.formats == ("openvino", "onnx", "savedmodel")
+    assert manifest["model"]["folded"] and manifest["model"]["arch"] == "modified_i3d"
+    for check in ("folded", "openvino", "onnx", "savedmodel"):
+        assert manifest["parity"][check]["max_rel_diff"] <= ex.PARITY_TOLERANCE
+        assert manifest["parity"][check]["top1_agreement"] == 1.0
+    assert not list(out.parent.glob(".bundle.tmp-*"))  # the staging folder is gone
+
+
+@pytest.mark.parametrize("engine", ["openvino", "onnxruntime", "tensorflow"])
+def test_every_engine_gives_the_same_logits(exported, engine):
+    if not available(engine):
+        pytest.skip(f"{engine} is not installed")
+    out, _ = exported
+    clips = ex.random_clips(3, SHAPE, seed=7)
+    with open_engine(out, engine="openvino") as reference, open_engine(out, engine=engine) as e:
+        assert e.name == engine and e.device == "cpu" and e.precision == "fp32"
+        expected = reference.infer(clips)
+        result = ex.parity(expected, e.infer(clips))
+        single = e.infer(clips[0])
+    assert result["max_rel_diff"] <= ex.PARITY_TOLERANCE and result["top1_agreement"] == 1.0
+    assert single.shape == (27,) and np.allclose(single, expected[0], atol=1e-4)
+
+
+def test_auto_picks_openvino_on_cpu_and_engines_check_their_input(exported):
+    out, _ = exported
+    with open_engine(out) as engine:
+        assert engine.name == "openvino"
+        with pytest.raises(ValueError, match=r"clip must have shape \(8, 32, 32, 3\)"):
+            engine.infer(np.zeros((8, 32, 31, 3), np.float32))
+        with pytest.raises(ValueError, match=r"clip must be float32"):
+            engine.infer(np.zeros(SHAPE, np.uint8))
+    with pytest.raises(RuntimeError, match=r"closed"):
+        engine.infer(np.zeros(SHAPE, np.float32))
+    with pytest.raises(ValueError, match=r"engine must be 'auto' or one of"):
+        open_engine(out, engine="torch")
+    with pytest.raises(ValueError, match=r"device must be one of"):
+        open_engine(out, device="tpu")
+    with pytest.raises(ValueError, match=r"device: the tensorflow engine runs on"):
+        open_engine(out, engine="tensorflow", device="npu")
+
+
+def test_an_existing_bundle_is_kept_unless_forced(exported):
+    out, manifest = exported
+    with pytest.raises(FileExistsError, match=r"pass --force"):
+        ex.export(None, out, ex.ExportOptions(), model=small("i3d"), progress=False)
+    assert bundles.load(out).manifest == manifest
+
+
+def test_a_failure_midway_leaves_nothing_behind(tmp_path, monkeypatch):
+    def disk_full(model, path):
+        path.write_bytes(b"half an onnx file")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(ex, "save_onnx", disk_full)
+    out = tmp_path / "bundle"
+    with pytest.raises(OSError, match=r"No space left"):
+        ex.export(None, out, ex.ExportOptions(formats=("openvino", "onnx"), parity_clips=2),
+                  model=small("i3d"), progress=False)  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parity_failures_name_the_network_and_the_numbers():
+    reference = np.array([[1.0, 2.0], [3.0, 0.0]], np.float32)
+    with pytest.raises(RuntimeError, match=r"the onnx network disagrees .* 2 random clips: max "
+                                           r"relative logit difference 3\.33e-02"):  # fmt: skip
+        nudged = reference + np.float32([[0, 0.1], [0, 0]])
+        ex.check_parity("the onnx network", ex.parity(reference, nudged))
+    with pytest.raises(RuntimeError, match=r"top-1 agreement 50.00%"):
+        ex.check_parity("x", ex.parity(reference, np.float32([[2.0, 1.0], [3.0, 0.0]])))
+
+
+def test_int8_reports_its_agreement_with_fp32(tmp_path):
+    pytest.importorskip("nncf", reason="INT8 export needs nncf")
+    out = tmp_path / "int8"
+    options = ex.ExportOptions(formats=("openvino",), precision="int8", parity_clips=4,
+                               calibration_clips=4, resize_short=32)  # fmt: skip
+    manifest = ex.export(None, out, options, model=small("modified_i3d"), progress=False)
+    agreement = manifest["parity"]["synthetic_top1_agreement_with_fp32"]
+    assert manifest["precision"] == "int8" and 0.0 <= agreement <= 1.0
+    xml = (out / "openvino" / "model.xml").read_text()
+    assert "FakeQuantize" in xml or "u8" in xml or "i8" in xml  # really quantised
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"formats": ("tflite",)}, "formats must be distinct names"),
+        ({"formats": ()}, "formats must be distinct names"),
+        ({"precision": "int8"}, "written for OpenVINO only"),
+        ({"precision": "bf16"}, "precision must be one of"),
+        ({"stride": 0}, "stride must be an integer"),
+        ({"threshold": 2.0}, "threshold must be in"),
+    ],
+)
+def test_bad_export_options_are_named(options, message):
+    with pytest.raises(ValueError, match=message):
+        ex.ExportOptions(**options)
+
+
+def test_cli_needs_a_checkpoint_or_random_init(tmp_path, capsys):
+    assert ex.main([str(tmp_path / "b")]) == 2
+    assert "give a CHECKPOINT, or --random-init" in capsys.readouterr().err
+    assert ex.main([str(tmp_path / "run"), str(tmp_path / "b")]) == 2
+    assert "checkpoint must be a training run's folder" in capsys.readouterr().err
+
+
+def test_cli_random_init_writes_a_bundle(tmp_path, capsys):
+    out = tmp_path / "random"
+    argv = ["--random-init", "--arch", "g_i3d", "--width", "0.125", "--input-shape", "8,32,32,3",
+            "--formats", "openvino", "--parity-clips", "2", "--quiet", str(out)]  # fmt: skip
+    assert ex.main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["parity"]["openvino"]["top1_agreement"] == 1.0
+    assert bundles.load(out).manifest["source"] == {"random_init": True, "seed": 0}

@@ -1,0 +1,407 @@
+"""``python -m training.export CHECKPOINT OUT_BUNDLE``: a trained network as a runtime bundle.
+
+The exported graph is the evaluation-mode network folded into plain convolutions (BatchNorm into
+the conv before it, dilation averaging into 5-tap temporal kernels: ``training.models.i3d.fold``),
+so no engine runs a layer twice. Parity with the unfolded Keras model is checked before the bundle
+is committed: the same top-1 on random clips and logits within 1e-3 of the largest (relative).
+The bundle is assembled under a temporary name beside ``OUT_BUNDLE`` and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import training  # noqa: F401  (TensorFlow's CPU settings, before it is imported)
+from gesture_rt import bundle as bundles
+from gesture_rt.labels import JESTER_LABELS as LABELS
+
+PARITY_TOLERANCE = 1e-3  # max |logit difference| / max |logit|, fp32
+JESTER_FPS = 12.0  # Jester's frames (and the synthetic data set's) are about 12 fps
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to write: ``formats`` (subset of gesture_rt.bundle.FORMATS), ``precision`` (fp16 and
+    int8 are OpenVINO's), ``dilation`` (None keeps the run's evaluation mode), runtime defaults,
+    and how many random clips check parity and synthetic clips calibrate/measure INT8."""
+
+    formats: tuple[str, ...] = ("openvino", "onnx")
+    precision: str = "fp32"
+    dilation: str | None = None
+    stride: int = 20
+    threshold: float = 0.5
+    training_fps: float = JESTER_FPS
+    resize_short: int | None = None
+    parity_clips: int = 100
+    calibration_clips: int = 100
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        formats = tuple(self.formats)
+        unknown = [f for f in formats if f not in bundles.FORMATS]
+        if not formats or unknown or len(set(formats)) != len(formats):
+            raise ValueError(
+                f"formats must be distinct names from {bundles.FORMATS}, got {self.formats!r}"
+            )
+        object.__setattr__(self, "formats", formats)
+        if self.precision not in bundles.PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {bundles.PRECISIONS}, got {self.precision!r}"
+            )
+        if self.precision != "fp32" and formats != ("openvino",):
+            raise ValueError(
+                f"precision {self.precision!r} is written for OpenVINO only: pass "
+                f"--formats openvino (got {','.join(formats)})"
+            )
+        for name in ("stride", "parity_clips", "calibration_clips"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not 0 < self.threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold!r}")
+        if not 0 < self.training_fps <= 1000:
+            raise ValueError(f"training_fps must be in (0, 1000], got {self.training_fps!r}")
+
+
+def parity(reference: np.ndarray, candidate: np.ndarray) -> dict:
+    """How far ``candidate`` logits are from ``reference``: relative max difference and top-1."""
+    scale = float(np.abs(reference).max()) or 1.0
+    return {
+        "clips": len(reference),
+        "max_abs_diff": float(np.abs(reference - candidate).max()),
+        "max_rel_diff": float(np.abs(reference - candidate).max() / scale),
+        "top1_agreement": float(np.mean(reference.argmax(1) == candidate.argmax(1))),
+    }
+
+
+def check_parity(name: str, result: dict, tolerance: float = PARITY_TOLERANCE) -> None:
+    if result["max_rel_diff"] > tolerance or result["top1_agreement"] < 1.0:
+        raise RuntimeError(
+            f"{name} disagrees with the unfolded model on {result['clips']} random clips: "
+            f"max relative logit difference {result['max_rel_diff']:.2e} (allowed {tolerance:g}), "
+            f"top-1 agreement {result['top1_agreement']:.2%}"
+        )
+
+
+def random_clips(count: int, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, (count, *shape)).astype(np.float32)
+
+
+def batched(forward, clips: np.ndarray, batch: int = 4) -> np.ndarray:
+    return np.concatenate([np.asarray(forward(clips[i : i + batch]))
+                           for i in range(0, len(clips), batch)])  # fmt: skip
+
+
+def keras_forward(model):
+    import tensorflow as tf
+
+    return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+
+def save_savedmodel(model, path: Path) -> None:
+    """A SavedModel whose ``serving_default`` maps ``clip`` (N, T, H, W, C) to ``logits``."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="clip")
+    module = tf.Module()
+    module.model = model
+    module.serve = tf.function(lambda clip: {"logits": model(clip, training=False)},
+                               input_signature=[spec])  # fmt: skip
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+
+
+def save_onnx(model, path: Path) -> None:
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="clip")
+    forward = tf.function(lambda clip: tf.identity(model(clip, training=False), name="logits"))
+    tf2onnx.convert.from_function(forward, input_signature=[spec], opset=17, output_path=str(path))
+
+
+def save_openvino(onnx: Path, path: Path, precision: str, calibration=None):
+    """Write the IR; for fp16/int8 also return the fp32 network to measure agreement against."""
+    import openvino as ov
+
+    fp32 = ov.convert_model(str(onnx))
+    network = fp32
+    if precision == "int8":
+        import nncf
+
+        network = nncf.quantize(fp32, nncf.Dataset(calibration), subset_size=len(calibration))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(network, str(path), compress_to_fp16=precision == "fp16")
+    return fp32
+
+
+def top1_agreement(reference, candidate, clips: np.ndarray) -> float:
+    """Share of ``clips`` on which two OpenVINO networks pick the same class."""
+    import openvino as ov
+
+    core = ov.Core()
+    picks = []
+    for network in (reference, candidate):
+        compiled = core.compile_model(network, "CPU")
+        picks.append([int(np.argmax(compiled(clip[None])[0])) for clip in clips])
+    return float(np.mean(np.equal(*picks)))
+
+
+def _write_openvino(onnx: Path, target: Path, shape, resize_short, options, bar) -> dict:
+    """The IR at the asked precision; for fp16/int8, its top-1 agreement with fp32."""
+    import openvino as ov
+
+    path = target / bundles.FORMAT_PATHS["openvino"]
+    calibration = None
+    if options.precision == "int8":
+        bar.set_postfix_str("int8 calibration")
+        clips, _ = synthetic_clips(options.calibration_clips, shape, resize_short, 10_000)
+        calibration = [clip[None] for clip in clips]
+    fp32 = save_openvino(onnx, path, options.precision, calibration)
+    if options.precision == "fp32":
+        return {}
+    bar.set_postfix_str(f"{options.precision} agreement")
+    clips, _ = synthetic_clips(options.parity_clips, shape, resize_short, 20_000)
+    agreement = top1_agreement(fp32, ov.Core().read_model(str(path)), clips)
+    return {"synthetic_top1_agreement_with_fp32": agreement}
+
+
+def synthetic_clips(count: int, shape, resize_short: int, seed: int) -> tuple[np.ndarray, list]:
+    """``count`` synthetic clips through the runtime's own preprocessing, and their labels."""
+    from gesture_rt import Preprocessor
+    from gesture_rt.synthetic.clips import render_clip
+
+    frames, crop = shape[0], shape[1]
+    prep = Preprocessor(resize_short, crop)
+    height = resize_short
+    width = round(resize_short * 1.4)  # Jester's 100x140 aspect
+    clips, labels = [], []
+    for i in range(count):
+        label = LABELS[i % len(LABELS)]
+        video = render_clip(label, seed + i, frames=frames, size=(height, width)).frames
+        clips.append(np.stack([prep(f) for f in video]))
+        labels.append(label)
+    return np.stack(clips), labels
+
+
+def export(
+    checkpoint: str | None,
+    out: str | Path,
+    options: ExportOptions = ExportOptions(),
+    *,
+    model=None,
+    source: dict | None = None,
+    progress: bool = True,
+) -> dict:
+    """Write the bundle ``out`` from a run (``checkpoint``) or a built ``model``; return its
+    manifest. Nothing is left at ``out`` unless every step, parity included, succeeded."""
+    from tqdm import tqdm
+
+    from training.checkpoints import load_trained, resolve
+    from training.models.i3d import fold
+
+    out = Path(out)
+    if out.exists() and not options.force:
+        raise FileExistsError(f"out: {out} exists; pass --force to replace it")
+    overrides = {} if options.dilation is None else {"dilation_eval": options.dilation}
+    if model is None:
+        model, config = load_trained(checkpoint, **overrides)
+        run_dir, prefix = resolve(checkpoint)
+        source = {"checkpoint": str(prefix), "run": str(run_dir), "labels": config["labels"],
+                  "records": _records_height(run_dir, config)}  # fmt: skip
+    source = dict(source or {})
+    labels = source.pop("labels", LABELS)
+    shape = tuple(model.input_shape[1:])
+    resize_short = options.resize_short or source.pop("records", None) or shape[1]
+    bar = tqdm(total=3 + len(options.formats), desc="export", unit="step", disable=not progress)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        bar.set_postfix_str("fold")
+        folded = fold(model)
+        bar.update()
+        bar.set_postfix_str("parity")
+        clips = random_clips(options.parity_clips, shape)
+        reference = batched(keras_forward(model), clips)
+        checks = {"folded": parity(reference, batched(keras_forward(folded), clips))}
+        check_parity("the folded model", checks["folded"])
+        bar.update()
+        # ONNX is always written (tf2onnx freezes the weights); OpenVINO converts from it.
+        staging, target = work / "staging", work / "bundle"
+        target.mkdir()
+        staging.mkdir()
+        onnx = (target if "onnx" in options.formats else staging) / bundles.FORMAT_PATHS["onnx"]
+        bar.set_postfix_str("onnx")
+        save_onnx(folded, onnx)
+        if "savedmodel" in options.formats:
+            bar.set_postfix_str("savedmodel")
+            save_savedmodel(folded, target / bundles.FORMAT_PATHS["savedmodel"])
+        if "openvino" in options.formats:
+            bar.set_postfix_str("openvino")
+            checks.update(_write_openvino(onnx, target, shape, resize_short, options, bar))
+        bar.update(len(options.formats))
+        shutil.rmtree(staging, ignore_errors=True)
+        manifest = _manifest(model, labels, shape, resize_short, options, source)
+        bundles.write_manifest(work / "bundle", manifest)
+        bar.set_postfix_str("engine parity")
+        manifest["parity"] = _engine_checks(work / "bundle", clips, reference, checks, options)
+        manifest = bundles.write_manifest(work / "bundle", manifest)
+        bar.update()
+        _commit(work / "bundle", out)
+    finally:
+        bar.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+def _records_height(run_dir: Path, config: dict) -> int | None:
+    """The height of the frames the run trained on (its records' manifest), if still there."""
+    records = Path(config["training"]["records"])
+    for folder in (records, run_dir / records, run_dir.parent / records):
+        try:
+            return int(json.loads((folder / "manifest.json").read_text())["height"])
+        except (OSError, KeyError, ValueError):
+            continue
+    return None
+
+
+def _manifest(model, labels, shape, resize_short, options: ExportOptions, source: dict) -> dict:
+    spec = {**model.spec.as_dict(), "folded": True}
+    spec.pop("dropout")
+    return {
+        "model": spec,
+        "labels": list(labels),
+        "input": {"name": "clip", "shape": list(shape), "layout": "NTHWC", "dtype": "float32"},
+        "output": {"name": "logits", "classes": len(labels)},
+        "preprocessing": {
+            "resize_short": int(resize_short),
+            "crop": int(shape[1]),
+            "mean": 127.5,
+            "std": 127.5,
+        },
+        "channel_order": "rgb",
+        "training_fps": float(options.training_fps),
+        "stride": options.stride,
+        "threshold": options.threshold,
+        "precision": options.precision,
+        "formats": {f: bundles.FORMAT_PATHS[f] for f in options.formats},
+        "source": source,
+    }
+
+
+def _engine_checks(root: Path, clips, reference, checks: dict, options: ExportOptions) -> dict:
+    """Run every written network on the runtime's own engines against the unfolded model's
+    logits; fp32 must pass parity, reduced precisions only report it."""
+    from gesture_rt.engines import open_engine
+
+    loaded = bundles.load(root)
+    for fmt in options.formats:
+        with open_engine(loaded, engine=ENGINE_OF[fmt]) as engine:
+            checks[fmt] = parity(reference, batched(engine.infer, clips))
+        if options.precision == "fp32":
+            check_parity(f"the {fmt} network", checks[fmt])
+    return checks
+
+
+ENGINE_OF = {"openvino": "openvino", "onnx": "onnxruntime", "savedmodel": "tensorflow"}
+
+
+def _commit(staged: Path, out: Path) -> None:
+    """Move the finished bundle to ``out`` (replacing an old one only once the new is whole)."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        staged.rename(out)
+        shutil.rmtree(old)
+    else:
+        staged.rename(out)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training.export",
+                                description=__doc__.split("\n\n")[0])  # fmt: skip
+    p.add_argument("checkpoint", nargs="?", help="a training run's folder or a checkpoint prefix")
+    p.add_argument("out", help="the bundle folder to write")
+    p.add_argument("--formats", default="openvino,onnx",
+                   help=f"comma-separated, from {','.join(bundles.FORMATS)}")  # fmt: skip
+    p.add_argument("--precision", choices=bundles.PRECISIONS, default="fp32",
+                   help="fp16 and int8 (post-training quantisation) are OpenVINO's")  # fmt: skip
+    p.add_argument(
+        "--dilation",
+        default=None,
+        help="evaluation dilation: none, full, top-N or bottom-N (default: the run's)",
+    )
+    p.add_argument("--stride", type=int, default=20, help="the runtime's default stride")
+    p.add_argument("--threshold", type=float, default=0.5, help="the runtime's default threshold")
+    p.add_argument("--training-fps", type=float, default=JESTER_FPS)
+    p.add_argument("--resize-short", type=int, default=None,
+                   help="short side frames are resized to before the crop (default: the run's "
+                        "records' frame height)")  # fmt: skip
+    p.add_argument("--parity-clips", type=int, default=100)
+    p.add_argument("--calibration-clips", type=int, default=100, help="INT8 calibration clips")
+    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    random = p.add_argument_group("untrained networks (benchmarks)")
+    random.add_argument("--random-init", action="store_true", help="export an untrained --arch")
+    random.add_argument("--arch", default="modified_i3d")
+    random.add_argument("--width", type=float, default=1.0)
+    random.add_argument("--input-shape", default="40,100,100,3", help="T,H,W,C")
+    random.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def random_model(arch: str, width: float, input_shape, dilation: str | None, seed: int):
+    """An untrained family member with random BatchNorm statistics, so the fold has work."""
+    import keras
+
+    from training.models.i3d import build_model
+
+    keras.utils.set_random_seed(seed)
+    options = {} if dilation is None else {"dilation_eval": dilation}
+    model = build_model(arch, input_shape=input_shape, width=width, **options)
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        name = weight.path.rsplit("/", 1)[-1]
+        if name == "moving_variance":
+            weight.assign(rng.uniform(0.5, 2.0, weight.shape).astype(np.float32))
+        elif name in ("moving_mean", "beta"):
+            weight.assign(rng.normal(0, 0.1, weight.shape).astype(np.float32))
+    return model
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        options = ExportOptions(
+            formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
+            precision=args.precision, dilation=args.dilation, stride=args.stride,
+            threshold=args.threshold, training_fps=args.training_fps,
+            resize_short=args.resize_short, parity_clips=args.parity_clips,
+            calibration_clips=args.calibration_clips, force=args.force,
+        )  # fmt: skip
+        if args.random_init == (args.checkpoint is not None):
+            raise ValueError("give a CHECKPOINT, or --random-init --arch ARCH, not both")
+        model = source = None
+        if args.random_init:
+            shape = tuple(int(n) for n in args.input_shape.split(","))
+            model = random_model(args.arch, args.width, shape, args.dilation, args.seed)
+            source = {"random_init": True, "seed": args.seed}
+        manifest = export(args.checkpoint, args.out, options, model=model, source=source,
+                          progress=not args.quiet)  # fmt: skip
+    except (ValueError, OSError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"bundle": str(args.out), "parity": manifest["parity"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
