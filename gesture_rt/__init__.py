@@ -1,7 +1,8 @@
 """gesture_rt: camera-speed hand-gesture recognition.
 
 The runtime never imports TensorFlow or CuPy at import time: ``gesture_rt.gpu`` loads CuPy on
-first use, and TensorFlow lives in the separate ``training`` package.
+first use, each engine imports its library when opened, and TensorFlow lives in the separate
+``training`` package (or inside the SavedModel engine).
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ def _import_native():
 _native = _import_native()
 
 from gesture_rt.clip_ring import Clip, ClipRing  # noqa: E402
+from gesture_rt.events import GestureEvent  # noqa: E402
 from gesture_rt.preprocess import Geometry, Preprocessor  # noqa: E402
+from gesture_rt.recognizer import GestureRecognizer, Prediction, RecognizerOptions  # noqa: E402
 
 __version__: str = _native.__version__
-__all__ = ["Clip", "ClipRing", "Geometry", "Preprocessor", "__version__"]
+__all__ = ["Clip", "ClipRing", "Geometry", "GestureEvent", "GestureRecognizer", "Prediction",
+           "Preprocessor", "RecognizerOptions", "__version__"]  # fmt: skip

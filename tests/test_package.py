@@ -57,8 +57,25 @@ def test_imports_from_a_source_checkout_after_pip_install():
     assert result.stdout.strip() == "(100, 100, 3)"
 
 
+def test_three_lines_recognise_a_synthetic_gesture_without_tensorflow(tmp_path):
+    # The installed package's bundled model on OpenVINO, TensorFlow blocked.
+    code = BLOCK + (
+        "from gesture_rt import GestureRecognizer\n"
+        "from gesture_rt.synthetic.clips import render_clip\n"
+        "clip = render_clip('Thumb Up', 123456, frames=40, size=(64, 112), difficulty=0.2)\n"
+        "with GestureRecognizer.create() as recognizer:\n"
+        "    print(recognizer.classify_clip(clip.frames).label)\n"
+        "assert not {'tensorflow', 'training'} & set(sys.modules)\n"
+    )
+    result = python(code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Thumb Up"
+
+
 def test_public_api():
-    assert set(gesture_rt.__all__) >= {"Preprocessor", "ClipRing", "Clip", "Geometry"}
+    assert set(gesture_rt.__all__) >= {"Preprocessor", "ClipRing", "Clip", "Geometry",
+                                       "GestureRecognizer", "RecognizerOptions", "Prediction",
+                                       "GestureEvent"}  # fmt: skip
     assert gesture_rt._native.__version__ == gesture_rt.__version__
 
 
