@@ -13,6 +13,7 @@ from gesture_rt.labels import FLIP_PAIRS, JESTER_COUNTS, JESTER_LABELS
 from gesture_rt.synthetic import REVERSAL_PAIRS, GestureStream, render_clip
 from gesture_rt.synthetic import dataset as synthetic_dataset
 from gesture_rt.synthetic.__main__ import main as synthetic_main
+from gesture_rt.synthetic.clips import TRANSITION
 from gesture_rt.synthetic.dataset import contact_sheet, make_dataset, split_labels, video_seed
 from gesture_rt.synthetic.gestures import GESTURES, placement
 from gesture_rt.synthetic.scene import Scene
@@ -77,6 +78,41 @@ def test_a_clip_reversed_in_time_is_a_clip_of_its_partner(forward, backward):
         np.testing.assert_array_equal(a.frames[::-1], b.frames)
         np.testing.assert_array_equal(a.boxes[::-1], b.boxes)
         assert not np.array_equal(a.frames, b.frames)  # ...while the motion differs
+
+
+@pytest.mark.parametrize(("forward", "backward"), REVERSAL_PAIRS[:3])
+def test_rest_context_keeps_the_pairs_mirror_images_in_time(forward, backward):
+    """With the resting hand around the gesture the pair is still one clip played both ways
+    (to float rounding of the hand's blend: boxes within 1e-3 px, frames within 1%)."""
+    a = render_clip(forward, 5, difficulty=0.0, context="rest")
+    b = render_clip(backward, 5, difficulty=0.0, context="rest")
+    np.testing.assert_allclose(a.boxes[::-1], b.boxes, atol=1e-3)
+    assert np.mean(a.frames[::-1] != b.frames) < 0.01
+
+
+def test_rest_context_changes_only_the_frames_around_the_gesture():
+    fps = 12.0
+    hold = render_clip("Swiping Left", 9, frames=36, fps=fps, difficulty=0.2)
+    rest = render_clip("Swiping Left", 9, frames=36, fps=fps, difficulty=0.2, context="rest")
+    start, end = hold.window
+    inside = [i for i in range(36) if start <= i / fps < end]
+    outside = [i for i in range(36) if not start - TRANSITION <= i / fps < end + TRANSITION]
+    assert inside and outside
+    np.testing.assert_array_equal(hold.frames[inside], rest.frames[inside])
+    np.testing.assert_array_equal(hold.boxes[inside], rest.boxes[inside])
+    # before and after, the resting hand sits still where the held pose did not
+    for i in outside:
+        assert not np.allclose(hold.boxes[i], rest.boxes[i], atol=0.5, equal_nan=True)
+    before = [i for i in outside if i / fps < start]
+    np.testing.assert_allclose(rest.boxes[before[0]], rest.boxes[before[-1]], atol=2.5)
+
+
+def test_no_gesture_ignores_the_context_and_bad_contexts_are_named():
+    a = render_clip("No gesture", 4, frames=8, difficulty=0.3)
+    b = render_clip("No gesture", 4, frames=8, difficulty=0.3, context="rest")
+    np.testing.assert_array_equal(a.frames, b.frames)
+    with pytest.raises(ValueError, match=r"context must be one of \('hold', 'rest'\)"):
+        render_clip("Thumb Up", 0, frames=2, context="wave")
 
 
 @pytest.mark.parametrize("difficulty", [0.0, 0.6, 1.0])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gesture_rt.synthetic.clips import DEFAULT_DIFFICULTY
+from gesture_rt.synthetic.clips import CONTEXTS, DEFAULT_DIFFICULTY
 
 
 def size_argument(text: str) -> tuple[int, int]:
@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     make.add_argument("--fps", type=float, default=12.0)
     make.add_argument("--difficulty", type=float, default=DEFAULT_DIFFICULTY)
     make.add_argument("--workers", type=int, default=None, help="processes (all cores)")
+    make.add_argument("--context", choices=CONTEXTS, default="hold",
+                      help="around the gesture the hand holds its first/last pose (hold) or "
+                           "rests and moves in and out as in the live stream (rest)")  # fmt: skip
     sheet = commands.add_parser("sheet", help="a PNG with one clip per gesture")
     sheet.add_argument("out", help="image path, e.g. sheet.png")
     sheet.add_argument("--seed", type=int, default=0)
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             out = make_dataset(
                 args.out, args.train, args.val, args.test, seed=args.seed,
                 proportions=args.proportions, frames=args.frames, size=args.size, fps=args.fps,
-                difficulty=args.difficulty, workers=args.workers,
+                difficulty=args.difficulty, workers=args.workers, context=args.context,
             )  # fmt: skip
         else:
             image = contact_sheet(args.seed, args.frames, difficulty=args.difficulty)

@@ -21,6 +21,9 @@ MIN_SIZE = 32  # pixels: below this the hand is a few pixels wide
 GESTURE_SECONDS = 1.8  # a Jester gesture's typical length (its clips last about 3 s)
 FPS_RANGE = (0.5, 1000.0)
 TRANSITION = 0.25  # seconds the stream's hand takes between rest and a gesture's ends
+# Around a clip's gesture the hand "hold"s its first and last pose, or "rest"s as in the stream:
+# relaxed, lower, moving in and out in TRANSITION seconds (a clip then looks like a stream window).
+CONTEXTS = ("hold", "rest")
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,14 @@ def render_clip(
     size: tuple[int, int] = (100, 176),
     fps: float = 12.0,
     difficulty: float = DEFAULT_DIFFICULTY,
+    context: str = "hold",
 ) -> RenderedClip:
     """Render one clip of ``label`` (Jester's 100-px-high, 12 fps frames by default).
 
     Every random choice comes from ``seed`` in the same order whatever the label, so two labels
-    with one seed share their scene; the same arguments give identical bytes.
+    with one seed share their scene; the same arguments give identical bytes. ``context``: what
+    the hand does before and after the gesture (see ``CONTEXTS``); "rest" draws after every
+    other draw, so a clip differs from its "hold" twin only around the gesture.
     """
     label_index(label)
     count = _positive_int("frames", frames)
@@ -63,12 +69,15 @@ def render_clip(
     length = min(length, last) or 1.0
     start = (last - length) / 2 * (1 + difficulty * rng.uniform(-1, 1))
     frame_rng = np.random.default_rng(rng.integers(2**63))
+    resting = _resting_hand(rng, difficulty) if _context(context) == "rest" else None
+    if label == "No gesture":
+        resting = None  # its own trajectory is a resting hand already
     gesture = GESTURES[label]
     video = np.empty((count, height, width, 3), np.uint8)
     boxes = np.empty((count, 4), np.float32)
     for i in range(count):
         t = i / fps
-        pose = gesture.pose((t - start) / length, at)
+        pose = pose_around(gesture, at, resting, t, start, start + length)
         video[i], boxes[i] = scene.render(t, frame_rng, pose)
     return RenderedClip(label, video, boxes, (start, start + length))
 
@@ -126,8 +135,7 @@ class GestureStream:
             raise ValueError(f"gap must be at least {2 * TRANSITION} s, got {gap!r}")
         self._rng = np.random.default_rng(_seed(seed))
         self._scene = Scene(self._rng, self.size, self.difficulty)
-        rest = placement(self._rng, self.difficulty)
-        self._resting = HandPose(rest.x, rest.y + 0.12, rest.size, fingers=RELAXED)
+        self._resting = _resting_hand(self._rng, self.difficulty)
         self._frame_seed = int(self._rng.integers(2**63))
         self._plan: list[tuple[TimedGesture, Placement]] = []
         self._planned_until = 0.0
@@ -152,21 +160,15 @@ class GestureStream:
         gesture's first pose in the TRANSITION before it and back in the one after it."""
         while self._planned_until <= t + TRANSITION and self._plan_next():
             pass
-        resting = self._resting
         for event, at in reversed(self._plan):  # newest first: the search stops near t
             if event.end + TRANSITION <= t:
                 break
-            gesture = GESTURES[event.label]
-            if event.start <= t < event.end:
-                phase = (t - event.start) / (event.end - event.start)
-                return event.label, gesture.pose(phase, at)
-            if event.start - TRANSITION <= t < event.start:
-                w = 1 - (event.start - t) / TRANSITION
-                return "No gesture", _blend(resting, gesture.pose(0.0, at), w)
-            if event.end <= t:
-                w = (t - event.end) / TRANSITION
-                return "No gesture", _blend(gesture.pose(1.0, at), resting, w)
-        return "No gesture", resting
+            if event.start - TRANSITION <= t:
+                label = event.label if event.start <= t < event.end else "No gesture"
+                pose = pose_around(GESTURES[event.label], at, self._resting, t, event.start,
+                                   event.end)  # fmt: skip
+                return label, pose
+        return "No gesture", self._resting
 
     def _plan_next(self) -> bool:
         """Plan one more gesture; False once a finite stream has no room for another."""
@@ -189,6 +191,31 @@ def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or number <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return number
+
+
+def pose_around(gesture, at: Placement, resting: HandPose | None, t: float, start: float,
+                end: float) -> HandPose | None:  # fmt: skip
+    """The hand at ``t`` for ``gesture`` performed from ``start`` to ``end``: during it, the
+    gesture's pose; around it, its first or last pose held when ``resting`` is None, else the
+    resting hand, which moves to the first pose in the TRANSITION before and back after."""
+    if resting is None or start <= t < end:
+        return gesture.pose((t - start) / (end - start), at)
+    if start - TRANSITION <= t < start:
+        return _blend(resting, gesture.pose(0.0, at), 1 - (start - t) / TRANSITION)
+    if end <= t < end + TRANSITION:
+        return _blend(gesture.pose(1.0, at), resting, (t - end) / TRANSITION)
+    return resting
+
+
+def _resting_hand(rng: np.random.Generator, difficulty: float) -> HandPose:
+    rest = placement(rng, difficulty)
+    return HandPose(rest.x, rest.y + 0.12, rest.size, fingers=RELAXED)
+
+
+def _context(value) -> str:
+    if value not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, got {value!r}")
+    return value
 
 
 def _blend(a: HandPose | None, b: HandPose | None, w: float) -> HandPose | None:

@@ -64,6 +64,7 @@ def make_dataset(
     difficulty: float = DEFAULT_DIFFICULTY,
     workers: int | None = None,
     progress: bool = True,
+    context: str = "hold",
 ) -> Path:
     """Write a data set in Jester's layout to ``out`` (a new directory), atomically.
 
@@ -82,7 +83,8 @@ def make_dataset(
     if train + validation + test == 0:
         raise ValueError("train, validation and test are all 0: nothing to write")
     # One small render checks frames, size, fps, difficulty and seed before any work starts.
-    render_clip(JESTER_LABELS[0], _seed(seed), frames=1, size=size, fps=fps, difficulty=difficulty)
+    render_clip(JESTER_LABELS[0], _seed(seed), frames=1, size=size, fps=fps, difficulty=difficulty,
+                context=context)  # fmt: skip
     _positive_int("frames", frames)
     jobs, rows = [], {split: [] for split in SPLITS}
     number = 0
@@ -91,7 +93,7 @@ def make_dataset(
             number += 1
             rows[split].append(f"{number};{label}" if split != "test" else f"{number}")
             seed_i = video_seed(seed, split, i)
-            jobs.append((str(number), label, seed_i, frames, size, fps, difficulty))
+            jobs.append((str(number), label, seed_i, frames, size, fps, difficulty, context))
 
     if workers is not None and _non_negative_int("workers", workers) == 0:
         raise ValueError("workers must be a positive integer or None (all cores), got 0")
@@ -139,8 +141,10 @@ def quiet_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the parent's to handle
 
 
-def _write_video(root: Path, video: str, label: str, seed: int, frames: int, size, fps, difficulty):
-    clip = render_clip(label, seed, frames=frames, size=size, fps=fps, difficulty=difficulty)
+def _write_video(root: Path, video: str, label: str, seed: int, frames: int, size, fps, difficulty,
+                 context):  # fmt: skip
+    clip = render_clip(label, seed, frames=frames, size=size, fps=fps, difficulty=difficulty,
+                       context=context)  # fmt: skip
     folder = root / VIDEOS / video
     folder.mkdir()
     for i, image in enumerate(clip.frames, 1):
