@@ -64,10 +64,9 @@ class Engine(ABC):
             logits = np.asarray(self._run(np.ascontiguousarray(batch)), np.float32)
         return logits[0] if single else logits
 
+    # Engines that set this (ONNX Runtime on CUDA/TensorRT) define ``_run_device(batch)``, which
+    # takes a CuPy batch where it lies.
     reads_device_memory = False
-
-    def _run_device(self, batch: Any) -> np.ndarray:
-        raise NotImplementedError(f"the {self.name} engine reads host memory only")
 
     def _device(self, clip: Any) -> np.ndarray:
         single = clip.ndim == 4
