@@ -162,19 +162,19 @@ def _write_openvino(onnx: Path, target: Path, shape, resize_short, options, bar)
     calibration = None
     if options.precision == "int8":
         bar.set_postfix_str("int8 calibration")
-        clips, _ = synthetic_clips(options.calibration_clips, shape, resize_short, 10_000)
+        clips = synthetic_clips(options.calibration_clips, shape, resize_short, 10_000)
         calibration = [clip[None] for clip in clips]
     fp32 = save_openvino(onnx, path, options.precision, calibration)
     if options.precision == "fp32":
         return {}
     bar.set_postfix_str(f"{options.precision} agreement")
-    clips, _ = synthetic_clips(options.parity_clips, shape, resize_short, 20_000)
+    clips = synthetic_clips(options.parity_clips, shape, resize_short, 20_000)
     agreement = top1_agreement(fp32, ov.Core().read_model(str(path)), clips)
     return {"synthetic_top1_agreement_with_fp32": agreement}
 
 
-def synthetic_clips(count: int, shape, resize_short: int, seed: int) -> tuple[np.ndarray, list]:
-    """``count`` synthetic clips through the runtime's own preprocessing, and their labels."""
+def synthetic_clips(count: int, shape, resize_short: int, seed: int) -> np.ndarray:
+    """``count`` synthetic clips (every class in turn) through the runtime's preprocessing."""
     from gesture_rt import Preprocessor
     from gesture_rt.synthetic.clips import render_clip
 
@@ -182,13 +182,12 @@ def synthetic_clips(count: int, shape, resize_short: int, seed: int) -> tuple[np
     prep = Preprocessor(resize_short, crop)
     height = resize_short
     width = round(resize_short * 1.4)  # Jester's 100x140 aspect
-    clips, labels = [], []
+    clips = []
     for i in range(count):
-        label = LABELS[i % len(LABELS)]
-        video = render_clip(label, seed + i, frames=frames, size=(height, width)).frames
+        video = render_clip(LABELS[i % len(LABELS)], seed + i, frames=frames,
+                            size=(height, width)).frames  # fmt: skip
         clips.append(np.stack([prep(f) for f in video]))
-        labels.append(label)
-    return np.stack(clips), labels
+    return np.stack(clips)
 
 
 def export(

@@ -9,11 +9,12 @@ One ``tf.train.Example`` per video: ``video`` (its id), ``label`` (index into th
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
+
+from gesture_rt.bundle import sha256  # one digest for shards and bundles
 
 MANIFEST = "manifest.json"
 FORMAT = "gesture_rt.tfrecords"
@@ -23,14 +24,6 @@ UNLABELLED = -1
 
 def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_json(path: str | Path, data: Any) -> None:
