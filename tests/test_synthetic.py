@@ -13,8 +13,14 @@ from gesture_rt.labels import FLIP_PAIRS, JESTER_COUNTS, JESTER_LABELS
 from gesture_rt.synthetic import REVERSAL_PAIRS, GestureStream, render_clip
 from gesture_rt.synthetic import dataset as synthetic_dataset
 from gesture_rt.synthetic.__main__ import main as synthetic_main
-from gesture_rt.synthetic.clips import TRANSITION
-from gesture_rt.synthetic.dataset import contact_sheet, make_dataset, split_labels, video_seed
+from gesture_rt.synthetic.clips import TRANSITION, TimedGesture, window_label
+from gesture_rt.synthetic.dataset import (
+    contact_sheet,
+    make_dataset,
+    make_window_dataset,
+    split_labels,
+    video_seed,
+)
 from gesture_rt.synthetic.gestures import GESTURES, placement
 from gesture_rt.synthetic.scene import Scene
 
@@ -206,6 +212,59 @@ def test_dataset_round_trips_through_the_jester_reader(tmp_path):
     assert not seeds["train"] & seeds["validation"]
     with pytest.raises(FileExistsError, match=r"out: .* already exists"):
         make_dataset(out, train=1, validation=1, progress=False)
+
+
+def test_a_window_names_the_gesture_it_shows_most_of():
+    timeline = [TimedGesture("Thumb Up", 2.0, 4.0), TimedGesture("Swiping Left", 6.0, 7.0)]
+    assert window_label(timeline, 1.0, 4.5) == "Thumb Up"  # all of it
+    assert window_label(timeline, 2.6, 5.0) == "Thumb Up"  # 70%: still recognisable
+    assert window_label(timeline, 2.7, 5.5) == "No gesture"  # 65%: cut too short to name
+    assert window_label(timeline, 4.5, 6.3) == "No gesture"  # the start of the next one
+    assert window_label(timeline, 0.0, 1.9) == "No gesture"
+    assert window_label(timeline, 2.0, 7.0) is None  # two whole gestures: no one label
+    assert window_label(timeline, 3.5, 7.0, whole=1.0) == "Swiping Left"
+    with pytest.raises(ValueError, match=r"whole must be in \(0, 1\]"):
+        window_label(timeline, 0.0, 1.0, whole=0.0)
+
+
+def test_window_dataset_labels_every_window_of_its_streams(tmp_path):
+    out = make_window_dataset(tmp_path / "w", train=2, validation=1, seed=4, seconds=8.0,
+                              frames=24, step=8, size=(32, 56), difficulty=0.2, workers=1,
+                              progress=False)  # fmt: skip
+    windows = (96 - 24) // 8 + 1  # 96 frames a stream
+    train, validation = jester.read_split(out, "train"), jester.read_split(out, "validation")
+    assert jester.read_split(out, "test") == []
+    for split, rows, first_stream in (("train", train, 0), ("validation", validation, 2)):
+        for i in range(len({(int(v) - 1) // windows for v, _ in rows})):
+            stream = GestureStream(12.0, (32, 56), video_seed(4, split, i), 8.0, 0.2)
+            images = [f.image for f in stream]
+            for k in range(windows):
+                expected = window_label(stream.timeline, k * 8 / 12, (k * 8 + 24) / 12)
+                video = str((first_stream + i) * windows + k + 1)
+                assert dict(rows).get(video) == expected, (split, i, k)
+                if expected is None:
+                    continue
+                frames = jester.load_video(out, video)
+                assert frames.shape == (24, 32, 56, 3)
+                error = np.abs(frames[-1].astype(int) - images[k * 8 + 23]).mean()
+                assert error < 8  # JPEG's loss: the window's last frame is the stream's
+    labels = collections.Counter(label for _, label in train + validation)
+    assert labels["No gesture"] and len(labels) > 2, labels  # cut gestures and whole ones
+    with pytest.raises(FileExistsError, match=r"out: .* already exists"):
+        make_window_dataset(out, train=1, validation=0, progress=False)
+
+
+def test_bad_window_dataset_arguments(tmp_path):
+    with pytest.raises(ValueError, match="seconds: 2.0 s at 12.0 fps is shorter than one window"):
+        make_window_dataset(tmp_path / "a", train=1, validation=0, seconds=2.0, progress=False)
+    with pytest.raises(ValueError, match="step must be a positive integer"):
+        make_window_dataset(tmp_path / "b", train=1, validation=0, step=0, progress=False)
+    with pytest.raises(ValueError, match="nothing to write"):
+        make_window_dataset(tmp_path / "c", train=0, validation=0, progress=False)
+    with pytest.raises(ValueError, match="whole must be in"):
+        make_window_dataset(tmp_path / "d", train=1, validation=0, whole=1.5, progress=False)
+    assert synthetic_main(["make-windows", str(tmp_path / "e"), "--seconds", "-1"]) == 2
+    assert not any(tmp_path.iterdir())
 
 
 def test_jester_proportions_follow_table_5_1():

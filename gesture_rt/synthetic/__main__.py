@@ -1,12 +1,12 @@
-"""``python -m gesture_rt.synthetic make-dataset OUT --train N --val M --seed S`` and
-``python -m gesture_rt.synthetic sheet out.png``."""
+"""``python -m gesture_rt.synthetic make-dataset OUT --train N --val M --seed S``,
+``make-windows OUT --train STREAMS --val STREAMS`` and ``sheet out.png``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from gesture_rt.synthetic.clips import CONTEXTS, DEFAULT_DIFFICULTY
+from gesture_rt.synthetic.clips import CONTEXTS, DEFAULT_DIFFICULTY, WHOLE
 
 
 def size_argument(text: str) -> tuple[int, int]:
@@ -38,6 +38,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     make.add_argument("--context", choices=CONTEXTS, default="hold",
                       help="around the gesture the hand holds its first/last pose (hold) or "
                            "rests and moves in and out as in the live stream (rest)")  # fmt: skip
+    cut = commands.add_parser(
+        "make-windows", help="windows cut from synthetic streams, labelled, in Jester's layout"
+    )
+    cut.add_argument("out", help="a new directory")
+    cut.add_argument("--train", type=int, default=300, help="training streams (300)")
+    cut.add_argument("--val", type=int, default=30, help="validation streams (30)")
+    cut.add_argument("--seed", type=int, default=0)
+    cut.add_argument("--seconds", type=float, default=12.0, help="length of a stream (12 s)")
+    cut.add_argument("--frames", type=int, default=40, help="frames a window (40)")
+    cut.add_argument("--step", type=int, default=6, help="frames between windows (6)")
+    cut.add_argument("--size", type=size_argument, default=(100, 176), help="HEIGHTxWIDTH")
+    cut.add_argument("--fps", type=float, default=12.0)
+    cut.add_argument("--difficulty", type=float, default=DEFAULT_DIFFICULTY)
+    cut.add_argument("--whole", type=float, default=WHOLE,
+                     help="a window names a gesture it shows this fraction of (0.7)")  # fmt: skip
+    cut.add_argument("--workers", type=int, default=None, help="processes (all cores)")
     sheet = commands.add_parser("sheet", help="a PNG with one clip per gesture")
     sheet.add_argument("out", help="image path, e.g. sheet.png")
     sheet.add_argument("--seed", type=int, default=0)
@@ -47,19 +63,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gesture_rt.synthetic.dataset import contact_sheet, make_dataset, write_image
+    from gesture_rt.synthetic import dataset
 
     args = parse_args(argv)
     try:
         if args.command == "make-dataset":
-            out = make_dataset(
+            out = dataset.make_dataset(
                 args.out, args.train, args.val, args.test, seed=args.seed,
                 proportions=args.proportions, frames=args.frames, size=args.size, fps=args.fps,
                 difficulty=args.difficulty, workers=args.workers, context=args.context,
             )  # fmt: skip
+        elif args.command == "make-windows":
+            out = dataset.make_window_dataset(
+                args.out, args.train, args.val, seed=args.seed, seconds=args.seconds,
+                frames=args.frames, step=args.step, size=args.size, fps=args.fps,
+                difficulty=args.difficulty, whole=args.whole, workers=args.workers,
+            )  # fmt: skip
         else:
-            image = contact_sheet(args.seed, args.frames, difficulty=args.difficulty)
-            out = write_image(args.out, image)
+            image = dataset.contact_sheet(args.seed, args.frames, difficulty=args.difficulty)
+            out = dataset.write_image(args.out, image)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

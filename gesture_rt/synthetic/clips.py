@@ -24,6 +24,9 @@ TRANSITION = 0.25  # seconds the stream's hand takes between rest and a gesture'
 # Around a clip's gesture the hand "hold"s its first and last pose, or "rest"s as in the stream:
 # relaxed, lower, moving in and out in TRANSITION seconds (a clip then looks like a stream window).
 CONTEXTS = ("hold", "rest")
+# A window of the stream names a gesture when it shows at least this fraction of it. A 40-frame
+# window at 12 fps (3.3 s) slid by 20 frames always shows 70% of some window's 2.4-s gesture.
+WHOLE = 0.7
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,22 @@ class GestureStream:
         self._plan.append((TimedGesture(label, start, end), placement(self._rng, self.difficulty)))
         self._planned_until = end
         return True
+
+
+def window_label(timeline: Sequence[TimedGesture], start: float, end: float,
+                 whole: float = WHOLE) -> str | None:  # fmt: skip
+    """What a window [``start``, ``end``) seconds of a stream shows: the gesture it holds at
+    least ``whole`` of; "No gesture" when it holds no gesture that much (a cut gesture is not yet
+    or no longer recognisable); None when it holds two (no single label is right)."""
+    if not 0 < whole <= 1:
+        raise ValueError(f"whole must be in (0, 1], got {whole!r}")
+    shown = [
+        g.label for g in timeline
+        if min(end, g.end) - max(start, g.start) >= whole * (g.end - g.start)
+    ]  # fmt: skip
+    if len(shown) > 1:
+        return None
+    return shown[0] if shown else "No gesture"
 
 
 def _positive_int(name: str, value) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import shutil
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -17,10 +18,14 @@ from gesture_rt.jester import LABELS_FILE, SPLIT_FILES, VIDEOS
 from gesture_rt.labels import JESTER_COUNTS, JESTER_LABELS
 from gesture_rt.synthetic.clips import (
     DEFAULT_DIFFICULTY,
+    WHOLE,
+    GestureStream,
+    _fps,
     _non_negative_int,
     _positive_int,
     _seed,
     render_clip,
+    window_label,
 )
 
 SPLITS = ("train", "validation", "test")
@@ -74,9 +79,7 @@ def make_dataset(
     for the same ``out`` removes. With ``workers`` > 1 it renders in spawned processes, so a
     script that calls it needs the usual ``if __name__ == "__main__":`` guard.
     """
-    out = Path(out).resolve()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"out: {out} already exists; give a new or empty directory")
+    out = _new_directory(out)
     counts = {"train": train, "validation": validation, "test": test}
     for name, count in counts.items():
         counts[name] = _non_negative_int(name, count)
@@ -95,14 +98,82 @@ def make_dataset(
             seed_i = video_seed(seed, split, i)
             jobs.append((str(number), label, seed_i, frames, size, fps, difficulty, context))
 
-    if workers is not None and _non_negative_int("workers", workers) == 0:
-        raise ValueError("workers must be a positive integer or None (all cores), got 0")
+    def fill(root: Path) -> dict[str, list[str]]:
+        _run_all(_write_video, root, jobs, workers, progress, "rendering videos", "video")
+        return rows
+
+    return _write_layout(out, fill)
+
+
+def make_window_dataset(
+    out: str | Path,
+    train: int,
+    validation: int,
+    seed: int = 0,
+    seconds: float = 12.0,
+    frames: int = 40,
+    step: int = 6,
+    size: tuple[int, int] = (100, 176),
+    fps: float = 12.0,
+    difficulty: float = DEFAULT_DIFFICULTY,
+    whole: float = WHOLE,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write windows cut from synthetic streams in Jester's layout to ``out``, atomically.
+
+    ``train`` and ``validation`` count streams (``seconds`` long, each its own scene); every
+    ``step`` frames a window of ``frames`` frames becomes a video labelled by ``window_label``:
+    the gesture it shows at least ``whole`` of, else "No gesture" (windows showing two whole
+    gestures are left out). These are the clips a recogniser sliding over a camera sees, cut
+    gestures included, so a network trained on them learns when *not* to name a gesture.
+    """
+    out = _new_directory(out)
+    counts = {"train": _non_negative_int("train", train),
+              "validation": _non_negative_int("validation", validation)}  # fmt: skip
+    if not any(counts.values()):
+        raise ValueError("train and validation are both 0: nothing to write")
+    frames, step = _positive_int("frames", frames), _positive_int("step", step)
+    fps = _fps(fps)
+    stream = GestureStream(fps, size, _seed(seed), seconds, difficulty)  # checks the arguments
+    window_label((), 0.0, 1.0, whole)  # checks whole
+    windows = (math.floor(stream.duration * fps - 1e-9) + 1 - frames) // step + 1
+    if windows < 1:
+        raise ValueError(f"seconds: {seconds!r} s at {fps} fps is shorter than one window of "
+                         f"{frames} frames")  # fmt: skip
+    # Stream n's windows are videos n * windows + 1, ...: numbers fixed before any rendering.
+    streams = [(split, i) for split in SPLITS[:2] for i in range(counts[split])]
+    jobs = [(split, n * windows, video_seed(seed, split, i), seconds, frames, step, size, fps,
+             difficulty, whole) for n, (split, i) in enumerate(streams)]  # fmt: skip
+
+    def fill(root: Path) -> dict[str, list[str]]:
+        rows = {split: [] for split in SPLITS}
+        results = _run_all(_write_windows, root, jobs, workers, progress, "cutting streams",
+                           "stream")  # fmt: skip
+        for job, lines in zip(jobs, results, strict=True):
+            rows[job[0]].extend(lines)
+        return rows
+
+    return _write_layout(out, fill)
+
+
+def _new_directory(out: str | Path) -> Path:
+    out = Path(out).resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"out: {out} already exists; give a new or empty directory")
+    return out
+
+
+def _write_layout(out: Path, fill: Callable[[Path], dict[str, list[str]]]) -> Path:
+    """Fill a hidden sibling of ``out`` (``fill`` writes the videos and returns each split's
+    lines), add the label and split files, and rename it to ``out``. An interrupted run leaves
+    only the hidden directory, which the next run for the same ``out`` removes."""
     for stale in out.parent.glob(f".{out.name}.partial-*"):  # left by an interrupted run
         shutil.rmtree(stale, ignore_errors=True)
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
     (partial / VIDEOS).mkdir(parents=True)
     try:
-        _render_all(partial, jobs, workers, progress)
+        rows = fill(partial)
         (partial / LABELS_FILE).write_text("\n".join(JESTER_LABELS) + "\n", encoding="utf-8")
         for split, lines in rows.items():
             text = "".join(f"{line}\n" for line in lines)
@@ -116,23 +187,31 @@ def make_dataset(
     return out
 
 
-def _render_all(root: Path, jobs: list, workers: int | None, progress: bool) -> None:
+def _run_all(function, root: Path, jobs: list, workers: int | None, progress: bool,
+             description: str, unit: str) -> list:  # fmt: skip
+    """``function(root, *job)`` for every job, in spawned processes when ``workers`` > 1;
+    the results in job order."""
+    if workers is not None and _non_negative_int("workers", workers) == 0:
+        raise ValueError("workers must be a positive integer or None (all cores), got 0")
     workers = min(len(jobs), workers or os.cpu_count() or 1)
-    bar = progress_bar(len(jobs), "rendering videos", progress)
+    bar = progress_bar(len(jobs), description, progress, unit)
+    results = [None] * len(jobs)
     if workers <= 1:
-        for job in jobs:
-            _write_video(root, *job)
+        for i, job in enumerate(jobs):
+            results[i] = function(root, *job)
             bar.update()
     else:
         context = multiprocessing.get_context("spawn")  # no fork of a threaded OpenCV
         pool = ProcessPoolExecutor(workers, mp_context=context, initializer=quiet_worker)
         try:
-            for future in as_completed([pool.submit(_write_video, root, *job) for job in jobs]):
-                future.result()
+            futures = {pool.submit(function, root, *job): i for i, job in enumerate(jobs)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
                 bar.update()
         finally:  # on an error or Ctrl+C, drop the queued videos instead of rendering them
             pool.shutdown(wait=True, cancel_futures=True)
     bar.close()
+    return results
 
 
 def quiet_worker() -> None:
@@ -142,20 +221,39 @@ def quiet_worker() -> None:
 
 
 def _write_video(root: Path, video: str, label: str, seed: int, frames: int, size, fps, difficulty,
-                 context):  # fmt: skip
+                 context) -> None:  # fmt: skip
     clip = render_clip(label, seed, frames=frames, size=size, fps=fps, difficulty=difficulty,
                        context=context)  # fmt: skip
-    folder = root / VIDEOS / video
+    _write_frames(root / VIDEOS / video, clip.frames)
+
+
+def _write_windows(root: Path, split: str, first: int, seed: int, seconds: float, frames: int,
+                   step: int, size, fps, difficulty, whole) -> list[str]:  # fmt: skip
+    """Render one stream, write its labelled windows as videos ``first + 1``, ...; their lines."""
+    stream = GestureStream(fps, size, seed, seconds, difficulty)
+    images = [frame.image for frame in stream]
+    lines = []
+    for k, begin in enumerate(range(0, len(images) - frames + 1, step)):
+        label = window_label(stream.timeline, begin / fps, (begin + frames) / fps, whole)
+        if label is None:
+            continue
+        video = str(first + k + 1)
+        _write_frames(root / VIDEOS / video, images[begin : begin + frames])
+        lines.append(f"{video};{label}")
+    return lines
+
+
+def _write_frames(folder: Path, images) -> None:
     folder.mkdir()
-    for i, image in enumerate(clip.frames, 1):
+    for i, image in enumerate(images, 1):
         if not cv2.imwrite(str(folder / f"{i:05d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 90]):
             raise OSError(f"could not write {folder / f'{i:05d}.jpg'}")
 
 
-def progress_bar(total: int, description: str, enabled: bool):
+def progress_bar(total: int, description: str, enabled: bool, unit: str = "video"):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=description, unit="video", disable=not enabled)
+    return tqdm(total=total, desc=description, unit=unit, disable=not enabled)
 
 
 def contact_sheet(
