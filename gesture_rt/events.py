@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -106,3 +107,34 @@ class EventDetector:
     def reset(self) -> None:
         self._recent.clear()
         self.active, self._quiet = None, 0
+
+
+def match_events(events: Sequence[GestureEvent], truth: Sequence, slack_s: float = 3.5
+                 ) -> list[tuple[GestureEvent, Any]]:  # fmt: skip
+    """Pair each fired event with the ground-truth gesture it found (None when wrong).
+
+    ``truth``: items with ``label``, ``start`` and ``end`` in seconds, like the synthetic
+    stream's ``TimedGesture``. An event is right when it names a gesture not matched yet that
+    started before the event and ended at most ``slack_s`` earlier (a clip's span: the clip that
+    fires may end that late). BACKGROUND entries of the truth are not gestures to find.
+    """
+    gestures = [g for g in truth if g.label not in BACKGROUND]
+    matched: set[int] = set()
+    pairs = []
+    for event in events:
+        t, found = event.timestamp_ms / 1000, None
+        for i, g in enumerate(gestures):
+            if i not in matched and g.label == event.label and g.start < t <= g.end + slack_s:
+                matched.add(i)
+                found = g
+                break
+        pairs.append((event, found))
+    return pairs
+
+
+def score_events(events: Sequence[GestureEvent], truth: Sequence, slack_s: float = 3.5
+                 ) -> tuple[float, float]:  # fmt: skip
+    """(precision, recall) of fired ``events`` against a timeline (paired by ``match_events``)."""
+    found = sum(g is not None for _, g in match_events(events, truth, slack_s))
+    gestures = sum(g.label not in BACKGROUND for g in truth)
+    return found / max(1, len(events)), found / max(1, gestures)

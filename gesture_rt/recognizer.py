@@ -94,7 +94,8 @@ class GestureRecognizer:
         if options.clip_len != t:
             raise ValueError(f"clip_len: the bundle's network takes clips of {t} frames, got "
                              f"{options.clip_len!r}")  # fmt: skip
-        self.stride = _positive_int("stride", options.stride or self.bundle.stride)
+        stride = options.stride if options.stride is not None else self.bundle.stride
+        self.stride = _positive_int("stride", stride)
         threshold = options.threshold if options.threshold is not None else self.bundle.threshold
         if options.result_callback is not None and not callable(options.result_callback):
             raise ValueError("result_callback must be callable")

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from gesture_rt.events import BACKGROUND, EventDetector, firing_labels
+from gesture_rt.events import BACKGROUND, EventDetector, GestureEvent, firing_labels, score_events
 from gesture_rt.labels import JESTER_LABELS as LABELS
+from gesture_rt.synthetic import TimedGesture
 
 
 def probs(label: str, p: float = 0.9) -> np.ndarray:
@@ -96,3 +97,24 @@ def test_unknown_or_malformed_labels_are_named():
         firing_labels(LABELS, deny="Thumb Up")
     with pytest.raises(ValueError, match=r"probabilities must have shape \(27,\)"):
         EventDetector(LABELS).smoothed(np.ones(3))
+
+
+def test_events_are_scored_against_the_timeline_once_per_gesture():
+    truth = [
+        TimedGesture("Thumb Up", 1.0, 2.0),
+        TimedGesture("Doing other things", 4.0, 5.0),
+        TimedGesture("Swiping Left", 8.0, 9.0),
+        TimedGesture("Thumb Up", 12.0, 13.0),
+    ]
+    fired = lambda label, s: GestureEvent(label, 0.9, s * 1000, 0)  # noqa: E731
+    events = [
+        fired("Thumb Up", 2.5),  # right
+        fired("Thumb Up", 3.0),  # the same gesture again: wrong
+        fired("Swiping Left", 7.0),  # before the gesture began: wrong
+        fired("Swiping Left", 12.5),  # 3.5 s after its end: still the clip that saw it
+        fired("Swiping Right", 12.6),  # wrong label
+    ]
+    precision, recall = score_events(events, truth)
+    assert precision == 2 / 5 and recall == 2 / 3  # "Doing other things" is not a gesture to find
+    assert score_events([], truth) == (0.0, 0.0)
+    assert score_events(events[:1], truth, slack_s=0.4) == (0.0, 0.0)

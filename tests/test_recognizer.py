@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gesture_rt import bundle as bundles
-from gesture_rt.events import BACKGROUND
+from gesture_rt.events import score_events
 from gesture_rt.recognizer import DEFAULT_BUNDLE, GestureRecognizer, RecognizerOptions
 from gesture_rt.synthetic.clips import GestureStream, render_clip
 
@@ -76,22 +76,6 @@ def test_match_training_fps_resamples_by_timestamp():
     assert first.last_frame - first.first_frame == pytest.approx(39 * period / 33.3, abs=2)
 
 
-def events_against_truth(events, truth, slack: float = 3.5):
-    """(precision, recall): an event matches an unmatched gesture of its label that started
-    before the event and ended at most ``slack`` s earlier (a clip's span)."""
-    gestures = [g for g in truth if g.label not in BACKGROUND]
-    matched = set()
-    hits = 0
-    for event in events:
-        t = event.timestamp_ms / 1000
-        for i, g in enumerate(gestures):
-            if i not in matched and g.label == event.label and g.start < t <= g.end + slack:
-                matched.add(i)
-                hits += 1
-                break
-    return hits / max(1, len(events)), len(matched) / max(1, len(gestures))
-
-
 # Known gap (issue 6, point 8): the bundled model learnt from clips that each hold one whole,
 # centred gesture; the stream's 3.3 s windows often cut a gesture or hold the end of one and the
 # start of the next, and the model names those confidently (measured with match_training_fps,
@@ -113,7 +97,7 @@ def test_push_fires_the_streams_gestures(stream):
     source, frames = stream
     with GestureRecognizer.create(match_training_fps=True) as r:
         events = [p.event for f in frames if (p := r.push(f.image, f.timestamp * 1000)) and p.event]
-    precision, recall = events_against_truth(events, source.timeline)
+    precision, recall = score_events(events, source.timeline)
     assert precision >= 0.9 and recall >= 0.9, (precision, recall, len(events))
 
 
@@ -126,7 +110,7 @@ def test_push_async_fires_the_streams_gestures(stream):
         for f in frames:
             r.push_async(f.image, f.timestamp * 1000)
     events = [p.event for p in results if p.event]
-    precision, recall = events_against_truth(events, source.timeline)
+    precision, recall = score_events(events, source.timeline)
     assert precision >= 0.9 and recall >= 0.9, (precision, recall, r.skipped_clips)
 
 
@@ -184,6 +168,8 @@ def test_modes_options_and_closing_are_checked(recognizer):
         GestureRecognizer.create(clip_len=32)
     with pytest.raises(ValueError, match="stride must be an integer >= 1"):
         GestureRecognizer.create(stride=-5)
+    with pytest.raises(ValueError, match="stride must be an integer >= 1"):
+        GestureRecognizer.create(stride=0)  # not taken for "the bundle's default"
     with pytest.raises(ValueError, match=r"allow: unknown labels \['Waving'\]"):
         GestureRecognizer.create(allow=["Waving"])
     with pytest.raises(ValueError, match=r"push_async needs RecognizerOptions\.result_callback"):

@@ -1,0 +1,5 @@
+import sys
+
+from gesture_rt.live.app import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""``--record``: the annotated video, written under a temporary name and renamed when finished."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+
+class Recorder:
+    """Frames at a fixed ``fps``, timed by their timestamps: each frame is held (repeated) until
+    the next one is due, as a player would, so the video lasts as long as the stream although
+    the display thread shows only the newest frames. ``close()`` renames the finished file into
+    place; a recorder closed without frames leaves nothing."""
+
+    def __init__(self, path: str | os.PathLike, fps: float = 30.0) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in FOURCC:
+            raise ValueError(f"record: {self.path} needs one of the extensions {sorted(FOURCC)}")
+        if not self.path.parent.is_dir():
+            raise ValueError(f"record: the folder {self.path.parent} does not exist")
+        if self.path.is_dir():
+            raise ValueError(f"record: {self.path} is a directory")
+        if not 0 < fps < 1000:
+            raise ValueError(f"fps must be a positive frame rate, got {fps!r}")
+        self.fps = float(fps)
+        self.partial = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{suffix}")
+        self._writer: cv2.VideoWriter | None = None
+        self._first_ms = 0.0
+        self.frames = 0
+
+    def write(self, image: np.ndarray, timestamp_ms: float) -> None:
+        if self._writer is None:
+            height, width = image.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
+            self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (width, height))
+            if not self._writer.isOpened():
+                raise OSError(f"record: OpenCV cannot write a video to {self.path}")
+            self._first_ms = timestamp_ms
+        # Frames due by this timestamp, counted from the first (no drift from summing periods).
+        due = math.floor((timestamp_ms - self._first_ms) * self.fps / 1000 + 1e-6) + 1
+        while self.frames < due:
+            self._writer.write(image)
+            self.frames += 1
+
+    def close(self) -> Path | None:
+        """Finish the file and rename it into place; the path, or None if nothing was written."""
+        if self._writer is None:
+            return None
+        self._writer.release()
+        self._writer = None
+        if self.frames == 0:
+            self.partial.unlink(missing_ok=True)
+            return None
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self.partial.unlink(missing_ok=True)

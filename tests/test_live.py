@@ -1,0 +1,286 @@
+"""``python -m gesture_rt.live``: headless runs on every kind of source, the overlay checked on the
+image, a camera that disconnects, SIGINT with a recording, bad sources, and the on-screen path
+under a virtual X server where one is installed."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from gesture_rt.events import BACKGROUND
+from gesture_rt.live import LiveApp, LiveOptions, OverlayState, draw_overlay, main
+from gesture_rt.live.capture import CaptureThread, FrameQueue, QueueClosed
+from gesture_rt.live.sources import Disconnected, Source, SourceError, open_source
+from gesture_rt.preprocess import Preprocessor
+from gesture_rt.recognizer import RecognizerOptions
+
+SMALL = ["--size", "160x120"]  # synthetic frames: small keeps the suite fast
+
+
+def run_headless(argv: list[str], capsys) -> tuple[int, list[dict], str]:
+    code = main(["--no-display", *argv])
+    captured = capsys.readouterr()
+    return code, [json.loads(line) for line in captured.out.splitlines()], captured.err
+
+
+def test_a_headless_synthetic_run_fires_the_streams_gestures(capsys):
+    code, lines, _ = run_headless(
+        ["--source", "synthetic", "--seconds", "60", "--no-pace", "--seed", "7", *SMALL], capsys
+    )
+    assert code == 0
+    *events, last = lines
+    summary = last["summary"]
+    assert all(set(e) == {"event", "score", "timestamp_ms", "frame"} for e in events)
+    assert all(e["event"] not in BACKGROUND and e["score"] >= 0.5 for e in events)
+    assert summary["frames"] == summary["frames_captured"] == 1800  # 60 s at 30 fps
+    assert summary["frames_dropped_at_capture"] == 0 and summary["clips_skipped"] == 0
+    assert summary["events"] == len(events) and summary["gestures"] >= 10
+    assert summary["precision"] >= 0.9 and summary["recall"] >= 0.9, summary
+
+
+def test_verbose_prints_every_prediction(capsys):
+    code, lines, _ = run_headless(
+        ["--source", "synthetic", "--seconds", "8", "--no-pace", "--verbose", *SMALL], capsys
+    )
+    predictions = [line for line in lines if "prediction" in line]
+    assert code == 0 and len(predictions) == lines[-1]["summary"]["clips_evaluated"] > 0
+    first = predictions[0]
+    assert len(first["top"]) == 3 and first["top"][0][0] == first["prediction"]
+    assert first["frames"][1] - first["frames"][0] > 39  # 40 samples at 12 fps of a 30 fps stream
+
+
+def test_a_video_file_is_read_whole_and_recorded(tmp_path, capsys):
+    video = tmp_path / "in.avi"
+    frames = write_video(video, count=90, fps=30)
+    record, shot = tmp_path / "out.mp4", tmp_path / "shot.png"
+    code, lines, _ = run_headless(
+        ["--source", str(video), "--no-pace", "--record", str(record), "--screenshot", str(shot)],
+        capsys,
+    )
+    summary = lines[-1]["summary"]
+    assert code == 0 and summary["frames"] == 90 and summary["stopped_by"] == "end of source"
+    assert summary["recording"] == str(record)
+    assert count_frames(record) == 90  # one recorded frame per 1/30 s of the source
+    image = cv2.imread(str(shot))
+    assert image.shape == frames[0].shape
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_folder_of_images_is_a_source(tmp_path, capsys):
+    for i in range(50):
+        cv2.imwrite(str(tmp_path / f"{i:05d}.jpg"), np.full((60, 80, 3), i * 5, np.uint8))
+    code, lines, _ = run_headless(["--source", str(tmp_path), "--no-pace", "--every-frame"], capsys)
+    summary = lines[-1]["summary"]
+    assert code == 0 and summary["frames"] == 50 and summary["clips_evaluated"] >= 1
+
+
+def test_a_paced_source_runs_at_its_frame_rate(capsys):
+    began = time.monotonic()
+    code, lines, _ = run_headless(
+        ["--source", "synthetic", "--seconds", "2", "--fps", "15", *SMALL], capsys
+    )
+    elapsed = time.monotonic() - began
+    summary = lines[-1]["summary"]
+    assert code == 0 and summary["frames"] + summary["frames_dropped_at_capture"] == 30
+    assert elapsed >= 1.9  # 30 frames at 15 fps are not delivered faster than 2 s
+
+
+def test_the_overlay_draws_the_crop_box_and_the_labels():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    box = Preprocessor(120, 120).crop_box(480, 640)  # the centre 480 x 480 square
+    assert box == (80.0, 0.0, 560.0, 480.0)
+    state = OverlayState(crop_box=box, fired="Thumb Up",
+                         top=[("Thumb Up", 0.91), ("Thumb Down", 0.05)])  # fmt: skip
+    image = draw_overlay(frame, state)
+    white = np.all(image == 255, axis=2)
+    assert white[200:440, 80].all() and white[200:440, 559].all()  # the box's sides
+    assert not white[200:440, 81:559].any()  # nothing else white inside it, below the text
+    green = (image[..., 1] > 150) & (image[..., 0] < 80) & (image[..., 2] < 80)
+    blue = (image[..., 0] > 200) & (image[..., 1] < 120) & (image[..., 2] < 60)
+    assert green[:60].sum() > 100 and not green[100:].any()  # the fired label, at the top
+    assert blue[60:160].sum() > 100  # the probabilities under it
+    hidden = draw_overlay(frame, OverlayState(crop_box=box, top=state.top,
+                                              show_probabilities=False))  # fmt: skip
+    assert not ((hidden[..., 0] > 200) & (hidden[..., 1] < 120)).any()  # t hides the panel
+    assert frame.max() == 0  # drawn on a copy
+    with pytest.raises(ValueError, match="frame must be an H x W x 3 uint8 image"):
+        draw_overlay(np.zeros((48, 64), np.uint8), state)
+
+
+class FlakyCamera(Source):
+    """A live source that delivers ``before`` frames, disconnects, and reconnects only if
+    ``comes_back``."""
+
+    name = "camera 9"
+    live = True
+
+    def __init__(self, before: int, comes_back: bool) -> None:
+        self.before, self.comes_back = before, comes_back
+        self.count, self.reopened = 0, 0
+        self.connected = True
+
+    def read(self):
+        if not self.connected or self.count == self.before:
+            self.connected = False
+            raise Disconnected(f"{self.name} stopped delivering frames")
+        self.count += 1
+        time.sleep(0.002)
+        return np.full((48, 64, 3), self.count % 255, np.uint8), self.count * 33.3
+
+    def reopen(self) -> None:
+        self.reopened += 1
+        if not self.comes_back:
+            raise SourceError(f"{self.name} could not be opened")
+        self.connected, self.before = True, self.before * 2
+
+
+def test_a_camera_that_disconnects_is_retried_then_the_run_ends_cleanly(monkeypatch):
+    camera = FlakyCamera(before=60, comes_back=False)
+    monkeypatch.setattr("gesture_rt.live.app.open_source", lambda *a, **k: camera)
+    out = io.StringIO()
+    options = LiveOptions(source="9", display=False, reconnect_attempts=2, reconnect_delay_s=0.01)
+    app = LiveApp(options, out=out)
+    began = time.monotonic()
+    assert app.run() == 1
+    summary = json.loads(out.getvalue().splitlines()[-1])["summary"]
+    assert camera.reopened == 2 and summary["frames_captured"] == 60
+    assert "gave up after 2 reconnection attempts" in summary["stopped_by"]
+    assert time.monotonic() - began < 10
+    assert not [t for t in threading.enumerate() if t.name.startswith("gesture_rt")]
+
+
+def test_capture_reconnects_a_camera_that_comes_back():
+    camera = FlakyCamera(before=10, comes_back=True)
+    queue, stop = FrameQueue(1000), threading.Event()
+    capture = CaptureThread(camera, queue, stop, reconnect_delay_s=0.0)
+    capture.start()
+    time.sleep(0.3)
+    stop.set()
+    capture.join(5)
+    assert capture.reconnections >= 1 and capture.frames > 10 and capture.error is None
+
+
+def test_the_frame_queue_keeps_the_newest_frames():
+    queue = FrameQueue(2)
+    for i in range(5):
+        queue.put(i)
+    assert queue.dropped == 3 and queue.get(0) == 3 and queue.get(0) == 4
+    assert queue.get(0.01) is None
+    queue.close()
+    with pytest.raises(QueueClosed):
+        queue.get(0)
+
+
+def test_sigint_stops_a_run_and_finalises_the_recording(tmp_path):
+    record = tmp_path / "run.mp4"
+    command = [sys.executable, "-m", "gesture_rt.live", "--source", "synthetic", "--no-display",
+               "--record", str(record), *SMALL]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)  # start-up (model load) and a few seconds of stream
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    summary = json.loads(out.splitlines()[-1])["summary"]
+    assert summary["stopped_by"] == "user" and summary["frames"] > 0
+    assert count_frames(record) > 0 and not list(tmp_path.glob(".*partial*"))
+
+
+def test_no_camera_exits_2_naming_it_and_suggesting_synthetic():
+    command = [sys.executable, "-m", "gesture_rt.live", "--source", "7", "--no-display"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "camera 7" in last and "--source synthetic" in last
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--source", "missing.mp4"], "does not exist"),
+        (["--source", "synthetic", "--record", "out.gif"], "needs one of the extensions"),
+        (["--source", "synthetic", "--fps", "-3"], "fps must be a positive number"),
+        (["--source", "synthetic", "--stride", "0"], "stride must be an integer >= 1"),
+        (["--source", "synthetic", "--bundle", "no_such_model"], "no_such_model"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_clear_message(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, lines, err = run_headless([*argv, "--seconds", "2", *SMALL], capsys)  # bounded if not
+    assert code == 2 and message in err and not lines
+
+
+def test_an_unreadable_video_is_refused(tmp_path, capsys):
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
+    code, _, err = run_headless(["--source", str(damaged)], capsys)
+    assert code == 2 and "is not a video OpenCV can read" in err
+    with pytest.raises(SourceError, match="holds no images"):
+        open_source(str(tmp_path))  # a folder without images
+
+
+def test_display_refuses_cleanly_without_a_screen(monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code = main(["--source", "synthetic", "--seconds", "1", *SMALL])
+    assert code == 2 and "--no-display" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb (a virtual X server) not installed")
+def test_the_on_screen_path_runs_under_a_virtual_x_server(tmp_path):
+    display = ":97"
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        time.sleep(1.5)
+        shot = tmp_path / "screen.png"
+        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+        command = [sys.executable, "-m", "gesture_rt.live", "--source", "synthetic",
+                   "--seconds", "8", "--screenshot", str(shot), *SMALL]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout.splitlines()[-1])["summary"]
+        assert summary["frames"] > 0 and cv2.imread(str(shot)) is not None
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def write_video(path, count: int, fps: float) -> list[np.ndarray]:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (96, 72))
+    frames = [np.full((72, 96, 3), (i * 3) % 255, np.uint8) for i in range(count)]
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return frames
+
+
+def count_frames(path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+def test_recognizer_options_reach_the_recognizer():
+    options = LiveOptions(source="synthetic", display=False, seconds=6, pace=False, size=(120, 160))
+    app = LiveApp(options, RecognizerOptions(stride=10, match_training_fps=True), out=io.StringIO())
+    assert app.run() == 0
+    # 6 s at 12 fps = 72 samples: clips end at samples 40, 50, 60 and 70
+    assert app.summary["clips_evaluated"] == 4
