@@ -5,10 +5,23 @@ minimum is the least disturbed by other load on a shared machine; the median is 
 from __future__ import annotations
 
 import platform
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # bench/ and training/ from the checkout, gesture_rt as installed
+    sys.path.append(str(REPO))
+
+from bench.report import CAMERA_FPS, save_run, write_engine_table, write_live_table  # noqa: E402
+
 TIMINGS = pytest.StashKey[dict]()
+ENGINES = pytest.StashKey[dict]()  # (network, engine) -> median, p95 (s) and GFLOP of a clip
+PEAK = pytest.StashKey[dict]()
+LIVE = pytest.StashKey[dict]()  # end-to-end runs: name -> summary, and notes
+RESULTS = Path(__file__).parent / "results"  # saved runs (JSON), one per --benchmark-enable run
 # (candidate, baseline, target speed-up) compared within each group that holds both.
 RATIOS = [("fused kernel", "OpenCV chain", 5.0)]
 # (name, target per second): rates read off a benchmark's median, shown beside the ratios.
@@ -17,6 +30,80 @@ RATES = [("synthetic frame", 300.0)]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[TIMINGS] = {}
+    config.stash[ENGINES] = {}
+    config.stash[PEAK] = {}
+    config.stash[LIVE] = {"runs": {}, "notes": {}}
+
+
+class LiveRuns:
+    """End-to-end runs of a test: ``once(body)`` runs body under pytest-benchmark once (so that
+    --benchmark-only keeps it); ``record``/``note`` keep its figures for the report."""
+
+    def __init__(self, benchmark, store: dict, name: str) -> None:
+        self._benchmark, self._store = benchmark, store
+        benchmark.group, benchmark.name = "live pipeline", name
+
+    def once(self, body):
+        return self._benchmark.pedantic(body, rounds=1, iterations=1)
+
+    def record(self, name: str, summary: dict) -> dict:
+        self._store["runs"][name] = summary
+        self._benchmark.extra_info[name] = summary
+        return summary
+
+    def note(self, name: str, value):
+        self._store["notes"][name] = value
+        self._benchmark.extra_info[name] = value
+        return value
+
+
+@pytest.fixture
+def live_runs(request, benchmark) -> LiveRuns:
+    return LiveRuns(benchmark, request.config.stash[LIVE], request.node.name)
+
+
+def _pedantic(benchmark, fn, args, rounds: int):
+    """Run ``fn(*args)`` ``rounds`` times after two warm-ups (once when benchmarks are off);
+    (result, stats or None)."""
+    result = benchmark.pedantic(fn, args=args, rounds=rounds, warmup_rounds=2, iterations=1)
+    if benchmark.stats is None:  # --benchmark-disable: the smoke run
+        return result, None
+    data = benchmark.stats.stats.data
+    return result, {
+        "median": float(np.median(data)),
+        "p95": float(np.percentile(data, 95)),
+        "min": float(np.min(data)),
+    }
+
+
+@pytest.fixture
+def clip_benchmark(request, benchmark):
+    """``clip_benchmark(network, engine, infer, clip, gflop)``: time one clip's inference."""
+
+    def run(network: str, engine: str, infer, clip, gflop: float | None):
+        benchmark.group, benchmark.name = f"engine {network}", engine
+        benchmark.extra_info.update(network=network, engine=engine, gflop=gflop)
+        result, stats = _pedantic(benchmark, infer, (clip,), rounds=10)
+        if stats is not None:
+            request.config.stash[ENGINES][(network, engine)] = {**stats, "gflop": gflop}
+        return result
+
+    return run
+
+
+@pytest.fixture
+def peak_benchmark(request, benchmark):
+    """``peak_benchmark(fn, *args, gflop)``: the machine's fp32 rate on a known FLOP count."""
+
+    def run(fn, *args_and_gflop):
+        *args, gflop = args_and_gflop
+        benchmark.group, benchmark.name = "machine", "fp32 SGEMM"
+        result, stats = _pedantic(benchmark, fn, tuple(args), rounds=20)
+        if stats is not None:
+            request.config.stash[PEAK].update(stats, gflop=gflop)
+        return result
+
+    return run
 
 
 @pytest.fixture
@@ -50,6 +137,16 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
                 )
     write = terminalreporter.write_line
     _write_rates(write, timings)
+    engines, peak = config.stash.get(ENGINES, {}), config.stash.get(PEAK, {})
+    live = config.stash.get(LIVE, {"runs": {}, "notes": {}})
+    ratios = write_engine_table(write, engines, peak or None) if engines else []
+    if live["runs"]:
+        write_live_table(write, live, CAMERA_FPS)
+    if config.getoption("benchmark_enable") and (engines or live["runs"]):
+        runs = [{"network": n, "engine": e, **t} for (n, e), t in engines.items()]
+        record = {"engines": runs, "peak": peak, "ratios": ratios, "live": live}
+        saved = save_run(RESULTS, record)
+        write(f"saved: {saved} (compare two runs: python -m bench.report compare OLD NEW)")
     if not rows:
         return
     write("")

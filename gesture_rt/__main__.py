@@ -1,7 +1,7 @@
 """Preprocessing demo: ``python -m gesture_rt`` times the fused kernel on a synthetic camera
 frame against the OpenCV + NumPy chain it replaces, then fills a clip ring.
 
-(The live gesture app will take this entry point's place as ``python -m gesture_rt.live``.)
+(The live gesture app is ``python -m gesture_rt.live``.)
 """
 
 from __future__ import annotations

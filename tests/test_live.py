@@ -185,18 +185,88 @@ def test_the_frame_queue_keeps_the_newest_frames():
 def test_sigint_stops_a_run_and_finalises_the_recording(tmp_path):
     record = tmp_path / "run.mp4"
     command = [sys.executable, "-m", "gesture_rt.live", "--source", "synthetic", "--no-display",
-               "--record", str(record), *SMALL]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(6)  # start-up (model load) and a few seconds of stream
+               "--record", str(record), "--verbose", *SMALL]  # fmt: skip
+    lines = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True) as process:  # fmt: skip
+        reader = threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")))
+        reader.start()
+        deadline = time.monotonic() + 120
+        while not lines and time.monotonic() < deadline:  # running: a prediction was printed
+            time.sleep(0.1)
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-    finally:
-        process.kill()
+        try:
+            process.wait(timeout=60)
+        finally:
+            process.kill()
+            reader.join(10)
+        err = process.stderr.read()
     assert process.returncode == 0, err
-    summary = json.loads(out.splitlines()[-1])["summary"]
+    summary = json.loads(lines[-1])["summary"]
     assert summary["stopped_by"] == "user" and summary["frames"] > 0
     assert count_frames(record) > 0 and not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_failure_mid_run_ends_with_the_summary_and_exit_1(monkeypatch):
+    class BackwardsClock(Source):  # the 50th frame's timestamp goes back: the recognizer refuses
+        name, count = "backwards", 0
+
+        def read(self):
+            self.count += 1
+            return np.zeros((48, 64, 3), np.uint8), (
+                10.0 if self.count == 50 else self.count * 33.3
+            )
+
+    monkeypatch.setattr("gesture_rt.live.app.open_source", lambda *a, **k: BackwardsClock())
+    out = io.StringIO()
+    app = LiveApp(LiveOptions(source="x", display=False, pace=False, seconds=5), out=out)
+    assert app.run() == 1
+    summary = json.loads(out.getvalue().splitlines()[-1])["summary"]
+    assert summary["stopped_by"].startswith("error: ValueError: timestamp_ms must increase")
+    assert summary["frames"] == 49
+
+
+def test_recording_over_the_source_is_refused(tmp_path, capsys):
+    video = tmp_path / "in.avi"
+    write_video(video, count=10, fps=30)
+    before = video.read_bytes()
+    code, _, err = run_headless(["--source", str(video), "--record", str(video)], capsys)
+    assert code == 2 and "is the source" in err and video.read_bytes() == before
+
+
+def test_the_recorder_holds_each_frame_until_the_next(tmp_path):
+    from gesture_rt.live.recording import Recorder
+
+    recorder = Recorder(tmp_path / "held.avi", fps=10)
+    black, grey = np.zeros((48, 64, 3), np.uint8), np.full((48, 64, 3), 200, np.uint8)
+    recorder.write(black, 0.0)
+    recorder.write(grey, 1000.0)  # 1 s later: 9 slots of black, then grey
+    recorder.write(cv2.resize(black, (32, 24)), 1100.0)  # another size is resized, not lost
+    assert recorder.close() == tmp_path / "held.avi" and recorder.frames == 12
+    capture = cv2.VideoCapture(str(tmp_path / "held.avi"))
+    means = [frame.mean() for ok, frame in iter(capture.read, (False, None)) if ok]
+    capture.release()
+    assert len(means) == 12 and max(means[:10]) < 30 and means[10] > 150 and means[11] < 30
+
+
+def test_a_gif_loops_and_pause_holds_a_file_source(tmp_path):
+    from PIL import Image
+
+    gif = tmp_path / "wave.gif"
+    images = [Image.new("RGB", (64, 48), (i * 20, 0, 0)) for i in range(10)]
+    images[0].save(gif, save_all=True, append_images=images[1:], duration=100, loop=0)
+    source = open_source(str(gif), loop=True)
+    assert source.fps == pytest.approx(10, abs=0.5)
+    queue, stop, paused = FrameQueue(1000), threading.Event(), threading.Event()
+    capture = CaptureThread(source, queue, stop, pace=True, seconds=3.0, paused=paused)
+    paused.set()
+    capture.start()
+    time.sleep(0.5)
+    assert capture.frames <= 1  # held while paused (at most the frame read before the pause)
+    paused.clear()
+    capture.join(10)
+    assert capture.frames == 30 and capture.ended_by == "seconds"  # 3 s of a looped 1-s GIF
+    source.close()
 
 
 def test_no_camera_exits_2_naming_it_and_suggesting_synthetic():
@@ -213,7 +283,10 @@ def test_no_camera_exits_2_naming_it_and_suggesting_synthetic():
     [
         (["--source", "missing.mp4"], "does not exist"),
         (["--source", "synthetic", "--record", "out.gif"], "needs one of the extensions"),
-        (["--source", "synthetic", "--fps", "-3"], "fps must be a positive number"),
+        (["--source", "synthetic", "--fps", "-3"], "fps must be a frame rate in"),
+        (["--source", "synthetic", "--screenshot", "shot.xyz"], "screenshot: shot.xyz needs"),
+        (["--source", "synthetic", "--screenshot", "no/such/dir/s.png"], "folder no/such/dir"),
+        (["--source", "²"], "does not exist"),
         (["--source", "synthetic", "--stride", "0"], "stride must be an integer >= 1"),
         (["--source", "synthetic", "--bundle", "no_such_model"], "no_such_model"),
     ],
@@ -238,6 +311,14 @@ def test_display_refuses_cleanly_without_a_screen(monkeypatch, capsys):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     code = main(["--source", "synthetic", "--seconds", "1", *SMALL])
     assert code == 2 and "--no-display" in capsys.readouterr().err
+
+
+def test_an_unreachable_display_is_refused_before_qt_can_abort(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("DISPLAY", ":59")  # no X server there
+    record = tmp_path / "never.mp4"
+    code = main(["--source", "synthetic", "--seconds", "1", "--record", str(record), *SMALL])
+    assert code == 2 and "cannot open a window on display ':59'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb (a virtual X server) not installed")

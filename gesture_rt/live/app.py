@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -25,7 +27,7 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
-from gesture_rt.events import match_events
+from gesture_rt.events import BACKGROUND, match_events
 from gesture_rt.live.capture import CaptureThread, FrameQueue, QueueClosed
 from gesture_rt.live.overlay import OverlayState, draw_overlay
 from gesture_rt.live.recording import Recorder
@@ -34,6 +36,7 @@ from gesture_rt.recognizer import GestureRecognizer, Prediction, RecognizerOptio
 from gesture_rt.synthetic.dataset import write_image
 
 WINDOW = "gesture_rt"
+SLACK_S = 3.5  # an event may come this long after its gesture's end (a 40-frame clip at 12 fps)
 QUIT_KEYS = (ord("q"), 27)  # q, Esc
 
 
@@ -102,6 +105,7 @@ class LiveApp:
         self._processing = RateMeter()
         self._camera = RateMeter()
         self._last_ms: float | None = None
+        self._span: tuple[float | None, float | None] = (None, None)  # first, last frame's time
         self._error: str | None = None
         self._stopped_by_user = False
 
@@ -112,8 +116,10 @@ class LiveApp:
 
     def run(self) -> int:
         """Open everything, run until the end, print the summary; 0 when the run ended normally,
-        1 when capture failed mid-run (a camera that did not come back)."""
+        1 when something failed mid-run (a camera that did not come back, a frame the recognizer
+        refused, a recording the disk refused). Bad options raise before anything starts."""
         options = self.options
+        _check_options(options)
         recorder = Recorder(options.record, 30.0) if options.record else None  # checks the path
         if options.display:
             _check_screen()
@@ -137,9 +143,11 @@ class LiveApp:
             inference.start()
             try:
                 self._present(recognizer, shown, recorder)
+            except Exception as error:  # e.g. a recording the disk refuses: stop, report, exit 1
+                self._error = self._error or f"{type(error).__name__}: {error}"
             finally:
                 self._stop.set()
-                capture.join()
+                capture.join(10)  # a camera stuck in read() is a daemon thread: let it be
                 inference.join()
                 recognizer.close()  # waits for the clip in flight
                 saved = recorder.close() if recorder is not None else None
@@ -149,8 +157,9 @@ class LiveApp:
             self.summary = self._summarise(source, capture, frames, recognizer, wall,
                                            _cpu_seconds() - cpu, saved)  # fmt: skip
         self._print({"summary": self.summary})
-        if capture.error is not None:
-            print(f"gesture_rt.live: {capture.error}", file=sys.stderr)
+        failure = self._error or capture.error
+        if failure is not None:
+            print(f"gesture_rt.live: {failure}", file=sys.stderr)
             return 1
         return 0
 
@@ -174,9 +183,11 @@ class LiveApp:
                         self._on_prediction(prediction)
                 else:
                     recognizer.push_async(frame, timestamp)
+                now = time.monotonic()
                 with self._lock:
                     self._processed += 1
-                    self._processing.tick(time.monotonic())
+                    self._processing.tick(now)
+                    self._span = (self._span[0] or now, now)
                     self._camera.tick(timestamp / 1000)
                     self._last_ms = timestamp
                 shown.put(item, block=sync, abort=self._stop)  # offline: every frame shown
@@ -210,7 +221,7 @@ class LiveApp:
     def _present(self, recognizer: GestureRecognizer, shown: FrameQueue,
                  recorder: Recorder | None) -> None:  # fmt: skip
         """The main thread: overlay, window, recording, screenshot and keys, until the end."""
-        options, screenshot_taken, last_image = self.options, False, None
+        options, screenshot_taken, last_image, last_item = self.options, False, None, None
         drawing = options.display or recorder is not None or options.screenshot
         while not self._stop.is_set():
             try:
@@ -218,16 +229,21 @@ class LiveApp:
             except QueueClosed:
                 break
             if item is not None and drawing:
-                frame, timestamp = item
+                frame, timestamp = last_item = item
                 last_image = draw_overlay(frame, self._overlay(recognizer, frame, timestamp))
                 if recorder is not None:
                     recorder.write(last_image, timestamp)
                 if options.screenshot and not screenshot_taken and self._fired is not None:
                     screenshot_taken = _save_screenshot(options.screenshot, last_image)
+            elif options.display and last_item is not None and self._paused.is_set():
+                frame, timestamp = last_item  # no new frames while paused: show that it is
+                last_image = draw_overlay(frame, self._overlay(recognizer, frame, timestamp))
             if options.display:
-                if last_image is not None and item is not None:
+                if last_image is not None:
                     cv2.imshow(WINDOW, last_image)
                 self._key(cv2.waitKey(1) & 0xFF)
+                if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+                    self.stop()  # the window was closed
         if options.screenshot and not screenshot_taken and last_image is not None:
             _save_screenshot(options.screenshot, last_image)  # no event: the last frame
 
@@ -269,7 +285,7 @@ class LiveApp:
             "frames": self._processed,
             "frames_captured": capture.frames,
             "duration_s": round(wall, 3),
-            "fps": round(self._processed / wall, 2) if wall > 0 else 0.0,
+            "fps": round(self._sustained_fps(), 2),
             "source_fps": round(source.fps, 2),
             "frames_dropped_at_capture": frames.dropped,
             "clips_evaluated": len(self._predictions),
@@ -281,19 +297,25 @@ class LiveApp:
             "stopped_by": self._stopped_by(capture),
         }
         if source.truth is not None and self._last_ms is not None:
-            # Only gestures the run saw to their end are there to be found.
-            truth = [g for g in source.truth if g.end * 1000 <= self._last_ms]
-            pairs = match_events(self._events, truth)
-            found = [(event, g) for event, g in pairs if g is not None]
-            gestures = sum(1 for g in truth if g.label not in ("No gesture", "Doing other things"))
-            summary["gestures"] = gestures
+            # An event is right if it names any gesture performed so far; recall counts only the
+            # gestures that ended a clip's span before the run did (the others had no chance).
+            found = [(e, g) for e, g in match_events(self._events, source.truth, SLACK_S) if g]
+            due = [g for g in source.truth if g.label not in BACKGROUND
+                   and g.end + SLACK_S <= self._last_ms / 1000]  # fmt: skip
+            found_due = sum(g in due for _, g in found)
+            summary["gestures"] = len(due)
             summary["precision"] = round(len(found) / max(1, len(self._events)), 4)
-            summary["recall"] = round(len(found) / max(1, gestures), 4)
+            summary["recall"] = round(found_due / max(1, len(due)), 4)
             delays = [event.timestamp_ms - g.end * 1000 for event, g in found]
             summary["event_latency_ms"] = _percentiles(delays)  # gesture end -> event
         if saved is not None:
             summary["recording"] = str(saved)
         return summary
+
+    def _sustained_fps(self) -> float:
+        """Frames processed per second between the first and the last (start-up excluded)."""
+        first, last = self._span
+        return (self._processed - 1) / (last - first) if last and last > first else 0.0
 
     def _stopped_by(self, capture: CaptureThread) -> str:
         if self._error is not None:
@@ -304,7 +326,10 @@ class LiveApp:
 
     def _print(self, record: dict) -> None:
         with self._lock:
-            print(json.dumps(record), file=self.out, flush=True)
+            try:
+                print(json.dumps(record), file=self.out, flush=True)
+            except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+                self._stop.set()
 
 
 def _percentiles(values: list[float]) -> dict[str, float] | None:
@@ -320,17 +345,50 @@ def _cpu_seconds() -> float:
 
 
 def _check_screen() -> None:
-    """Qt aborts the whole process when it finds no display: refuse cleanly first."""
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ):
+    """Qt aborts the whole process when it cannot reach a display: find out in a throwaway
+    process first, and refuse cleanly."""
+    if not sys.platform.startswith("linux"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise SourceError("no screen to show the overlay on (DISPLAY is not set); "
                           "run with --no-display")  # fmt: skip
+    probe = "import cv2; cv2.namedWindow('probe'); cv2.destroyAllWindows()"
+    try:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        result = None
+    if result is None or result.returncode != 0:
+        raise SourceError(f"cannot open a window on display {os.environ.get('DISPLAY')!r}; "
+                          "run with --no-display")  # fmt: skip
+
+
+def _check_options(options: LiveOptions) -> None:
+    """Refuse what would fail (or destroy something) mid-run before anything starts."""
+    if options.seconds is not None and not (
+        isinstance(options.seconds, int | float) and 0 < options.seconds < math.inf
+    ):
+        raise ValueError(f"seconds must be a positive number, got {options.seconds!r}")
+    if options.record and Path(options.record).resolve() == Path(options.source).resolve():
+        raise ValueError(f"record: {options.record} is the source; give another file")
+    if options.screenshot:
+        check_image_path("screenshot", options.screenshot)
+    if isinstance(options.top, bool) or not isinstance(options.top, int) or options.top < 1:
+        raise ValueError(f"top must be an integer >= 1, got {options.top!r}")
 
 
 def _save_screenshot(path: str, image: np.ndarray) -> bool:
     write_image(path, image)
     return True
+
+
+def check_image_path(name: str, path: str) -> None:
+    target = Path(path)
+    if not target.suffix or not cv2.haveImageWriter(str(target)):
+        raise ValueError(f"{name}: {path} needs an image extension OpenCV writes (.png, .jpg)")
+    if target.is_dir():
+        raise ValueError(f"{name}: {path} is a directory")
+    if not target.parent.is_dir():
+        raise ValueError(f"{name}: the folder {target.parent} does not exist")
 
 
 def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
@@ -359,7 +417,7 @@ def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
     p.add_argument("--loop", action="store_true", help="replay a video or folder endlessly")
     p.add_argument(
         "--seconds",
-        type=float,
+        type=_positive_seconds,
         default=None,
         help="stop after this many seconds of the source (default: until it ends)",
     )
@@ -417,11 +475,23 @@ def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
     return live, recognizer
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if min(width, height) < 32:
+        raise argparse.ArgumentTypeError(f"width and height must be >= 32, got {text!r}")
     return height, width
 
 

@@ -27,27 +27,47 @@ class Recorder:
             raise ValueError(f"record: the folder {self.path.parent} does not exist")
         if self.path.is_dir():
             raise ValueError(f"record: {self.path} is a directory")
-        if not 0 < fps < 1000:
-            raise ValueError(f"fps must be a positive frame rate, got {fps!r}")
-        self.fps = float(fps)
+        self.fps = fps
+        for stale in self.path.parent.glob(f".{self.path.stem}.partial-*{suffix}"):
+            stale.unlink(missing_ok=True)  # left by a run that was killed
         self.partial = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{suffix}")
         self._writer: cv2.VideoWriter | None = None
         self._first_ms = 0.0
+        self._size: tuple[int, int] = (0, 0)
+        self._previous: np.ndarray | None = None
         self.frames = 0
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @fps.setter
+    def fps(self, value: float) -> None:
+        if not 0.5 <= value <= 1000:
+            raise ValueError(f"record: the frame rate must be in [0.5, 1000], got {value!r}")
+        self._fps = float(value)
 
     def write(self, image: np.ndarray, timestamp_ms: float) -> None:
         if self._writer is None:
             height, width = image.shape[:2]
+            self._size = (width, height)
             fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
-            self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, (width, height))
+            self._writer = cv2.VideoWriter(str(self.partial), fourcc, self.fps, self._size)
             if not self._writer.isOpened():
                 raise OSError(f"record: OpenCV cannot write a video to {self.path}")
             self._first_ms = timestamp_ms
-        # Frames due by this timestamp, counted from the first (no drift from summing periods).
+        if image.shape[1::-1] != self._size:  # a source whose frame size changes
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        # Frame slots due by this timestamp, counted from the first (no drift from summing
+        # periods); the slots before this frame's hold the previous frame.
         due = math.floor((timestamp_ms - self._first_ms) * self.fps / 1000 + 1e-6) + 1
-        while self.frames < due:
+        while self._previous is not None and self.frames < due - 1:
+            self._writer.write(self._previous)
+            self.frames += 1
+        if self.frames < due:
             self._writer.write(image)
             self.frames += 1
+        self._previous = image
 
     def close(self) -> Path | None:
         """Finish the file and rename it into place; the path, or None if nothing was written."""

@@ -8,7 +8,6 @@ clock. ``open_source(spec)`` picks the kind from the ``--source`` text.
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 DEFAULT_FPS = 30.0
+FPS_RANGE = (0.5, 1000.0)
 
 
 class SourceError(RuntimeError):
@@ -61,7 +61,7 @@ class CameraSource(Source):
         self.device = device
         self.name = f"camera {device}"
         self._capture = self._open()
-        self.fps = self._capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
+        self.fps = _rate(None, self._capture.get(cv2.CAP_PROP_FPS))  # drivers report 0 or junk
 
     def _open(self) -> cv2.VideoCapture:
         capture = cv2.VideoCapture(self.device)
@@ -181,7 +181,7 @@ def open_source(spec: str, fps: float | None = None, loop: bool = False,
         raise SourceError(f"source must be a camera index, a path or 'synthetic', got {spec!r}")
     if spec == "synthetic":
         return SyntheticSource(size, fps, seed, seconds)
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():
         return CameraSource(int(spec))
     path = Path(spec)
     if spec.startswith("/dev/"):
@@ -197,7 +197,7 @@ def open_source(spec: str, fps: float | None = None, loop: bool = False,
 def _rate(asked: float | None, native: float) -> float:
     """The frame rate to time frames by: ``asked`` if given, else the file's own, else 30."""
     if asked is not None:
-        if isinstance(asked, bool) or not 0 < asked < math.inf:
-            raise SourceError(f"fps must be a positive number, got {asked!r}")
+        if isinstance(asked, bool) or not FPS_RANGE[0] <= asked <= FPS_RANGE[1]:
+            raise SourceError(f"fps must be a frame rate in {list(FPS_RANGE)}, got {asked!r}")
         return float(asked)
-    return float(native) if native and 0 < native < 1000 else DEFAULT_FPS
+    return float(native) if native and FPS_RANGE[0] <= native <= FPS_RANGE[1] else DEFAULT_FPS

@@ -1,0 +1,1 @@
+"""pytest-benchmark suites (see README.md); `python -m bench.report compare OLD NEW`."""

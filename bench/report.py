@@ -1,0 +1,218 @@
+"""The engine table of a benchmark run, its ratios, the JSON it is saved as, and the comparison of
+two saved runs: ``python -m bench.report compare OLD.json NEW.json [--threshold 0.1]``.
+
+Ratios, not absolute times, are compared: both sides of each were measured in the same run, so
+they survive a noisy shared machine; a ratio that fell by more than the threshold is flagged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+OPENVINO_TARGET = 2.0  # OpenVINO vs TensorFlow SavedModel
+FOLD_TARGET = 1.1  # folded vs two-branch dilation averaging (the FLOP ratio is about 1.14)
+CAMERA_FPS = 30.0  # the live pipeline's target: every frame of a 30 fps camera
+
+
+def engine_rows(engines: dict, peak_gflops: float | None) -> list[dict]:
+    """One row per (network, engine): median/p95 ms, GFLOP/s and its share of the peak."""
+    rows = []
+    for (network, engine), t in sorted(engines.items()):
+        gflops = t["gflop"] / t["median"] if t.get("gflop") else None
+        rows.append(
+            {
+                "network": network,
+                "engine": engine,
+                "median_ms": t["median"] * 1e3,
+                "p95_ms": t["p95"] * 1e3,
+                "gflop": t.get("gflop"),
+                "gflops": gflops,
+                "peak_share": gflops / peak_gflops if gflops and peak_gflops else None,
+            }
+        )
+    return rows
+
+
+def engine_ratios(engines: dict) -> list[dict]:
+    """Candidate's speed-up over baseline, for every pair measured in this run."""
+    networks, kinds = sorted({n for n, _ in engines}), sorted({e for _, e in engines})
+    pairs = [
+        (
+            "OpenVINO vs TensorFlow SavedModel",
+            (net, "openvino"),
+            (net, "tensorflow"),
+            OPENVINO_TARGET,
+        )
+        for net in networks
+    ]
+    pairs += [
+        (
+            "folded vs two-branch dilation",
+            ("Modified-I3D", engine),
+            ("Modified-I3D two-branch", engine),
+            FOLD_TARGET,
+        )
+        for engine in kinds
+    ]
+    pairs += [
+        (
+            f"{p} vs fp32 (OpenVINO)",
+            (f"Modified-I3D {p}", "openvino"),
+            ("Modified-I3D", "openvino"),
+            None,
+        )
+        for p in ("int8", "fp16")
+    ]
+    out = []
+    for name, fast, slow, target in pairs:
+        if fast in engines and slow in engines:
+            speedup = engines[slow]["median"] / engines[fast]["median"]
+            out.append(
+                {
+                    "ratio": name,
+                    "candidate": " ".join(fast),
+                    "baseline": " ".join(slow),
+                    "speedup": speedup,
+                    "target": target,
+                }
+            )
+    return out
+
+
+def write_engine_table(write, engines: dict, peak: dict | None) -> list[dict]:
+    peak_gflops = peak["gflop"] / peak["median"] if peak else None
+    rows = engine_rows(engines, peak_gflops)
+    write("")
+    if peak_gflops:
+        write(f"fp32 peak (1024x1024 SGEMM, all cores): {peak_gflops:.1f} GFLOP/s")
+    write(
+        f"{'network':<24} {'engine':<12} {'median ms':>9} {'p95 ms':>8} {'GFLOP':>7} "
+        f"{'GFLOP/s':>8} {'of peak':>7}"
+    )
+    for r in rows:
+        gflop = f"{r['gflop']:7.2f}" if r["gflop"] else f"{'-':>7}"
+        rate = f"{r['gflops']:8.1f}" if r["gflops"] else f"{'-':>8}"
+        share = f"{r['peak_share']:7.0%}" if r["peak_share"] else f"{'-':>7}"
+        write(
+            f"{r['network']:<24} {r['engine']:<12} {r['median_ms']:9.1f} {r['p95_ms']:8.1f} "
+            f"{gflop} {rate} {share}"
+        )
+    ratios = engine_ratios(engines)
+    for r in ratios:
+        verdict = ""
+        if r["target"] is not None:
+            met = "met" if r["speedup"] >= r["target"] else "MISSED"
+            verdict = f" (target {r['target']:g}x: {met})"
+        write(
+            f"{r['ratio']}: {r['candidate']} {r['speedup']:.2f}x faster than {r['baseline']}"
+            f"{verdict}"
+        )
+    return ratios
+
+
+def write_live_table(write, live: dict, camera_fps: float) -> None:
+    """The end-to-end runs: fps against the camera's, drops, skips, latency, CPU, memory."""
+    write("")
+    write(
+        f"{'live run':<48} {'fps':>5} {'x30':>5} {'drop':>5} {'skip':>5} {'clips':>5} "
+        f"{'inf p50':>7} {'p95':>6} {'cpu%':>5} {'rss+MB':>6} {'event p50/p95 ms':>16} P/R"
+    )
+    for name, s in live["runs"].items():
+        inference = s.get("inference_ms") or {}
+        latency = s.get("event_latency_ms") or {}
+        events = f"{latency.get('p50', '-')}/{latency.get('p95', '-')}" if latency else "-"
+        quality = f"{s['precision']:.2f}/{s['recall']:.2f}" if "precision" in s else "-"
+        write(
+            f"{name:<48} {s['fps']:5.1f} {s['fps'] / camera_fps:5.2f} "
+            f"{s['frames_dropped_at_capture']:5d} {s['clips_skipped']:5d} "
+            f"{s['clips_evaluated']:5d} {inference.get('p50', float('nan')):7.1f} "
+            f"{inference.get('p95', float('nan')):6.1f} {s['cpu_percent']:5.0f} "
+            f"{s.get('rss_growth_mb', float('nan')):6.1f} {events:>16} {quality}"
+        )
+    for name, value in live["notes"].items():
+        write(f"{name}: {value if value is not None else 'none'}")
+
+
+def save_run(folder: Path, record: dict) -> Path:
+    """Write this run's figures as JSON (``<folder>/<timestamp>.json``, renamed into place)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"machine": machine(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}
+    path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(record, indent=1))
+    os.replace(partial, path)
+    return path
+
+
+def machine() -> dict:
+    import numpy
+    import openvino
+
+    versions = {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "openvino": openvino.__version__,
+    }
+    for name in ("onnxruntime", "tensorflow"):
+        with contextlib.suppress(ImportError):
+            versions[name] = __import__(name).__version__
+    return {"processor": _cpu_name(), "cores": os.cpu_count(), "versions": versions}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def compare(old: dict, new: dict, threshold: float) -> list[str]:
+    """Lines describing each ratio of both runs; those that fell by more than ``threshold``
+    (a fraction) start with REGRESSION."""
+
+    def by_key(run):
+        return {
+            (r["ratio"], r["candidate"], r["baseline"]): r["speedup"] for r in run.get("ratios", [])
+        }
+
+    before, after = by_key(old), by_key(new)
+    lines = []
+    for key in sorted(before.keys() & after.keys()):
+        change = after[key] / before[key] - 1
+        flag = "REGRESSION " if change < -threshold else ""
+        lines.append(
+            f"{flag}{key[1]} vs {key[2]}: {before[key]:.2f}x -> {after[key]:.2f}x ({change:+.0%})"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compare", help="compare the ratios of two saved runs")
+    c.add_argument("old", type=Path)
+    c.add_argument("new", type=Path)
+    c.add_argument("--threshold", type=float, default=0.1, help="flag drops beyond this (0.1)")
+    args = p.parse_args(argv)
+    try:
+        old, new = (json.loads(path.read_text()) for path in (args.old, args.new))
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    lines = compare(old, new, args.threshold)
+    print("\n".join(lines) or "no ratio measured in both runs")
+    return 1 if any(line.startswith("REGRESSION") for line in lines) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
