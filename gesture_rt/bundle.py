@@ -86,6 +86,11 @@ class Bundle:
     def threshold(self) -> float:
         return float(self.manifest["threshold"])
 
+    @property
+    def smoothing(self) -> int:
+        """Predictions the events average (optional in the manifest; 1: none)."""
+        return int(self.manifest.get("smoothing", 1))
+
     def path(self, fmt: str) -> Path:
         """The network file (or SavedModel folder) of ``fmt``."""
         if fmt not in self.manifest["formats"]:
@@ -170,6 +175,8 @@ def _check_manifest(root: Path, manifest: Any) -> None:
     labels = manifest["labels"]
     if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
         raise BundleError(f"bundle {root}: labels must be a non-empty list of strings")
+    if not _positive(manifest.get("smoothing", 1)):
+        raise BundleError(f"bundle {root}: smoothing must be a positive integer")
 
 
 REQUIRED = ("model", "labels", "input", "preprocessing", "training_fps", "stride", "threshold",

@@ -76,7 +76,7 @@ class RecognizerOptions:
     clip_len: int = 40
     stride: int | None = None
     threshold: float | None = None
-    smoothing: int = 1
+    smoothing: int | None = None
     match_training_fps: bool = False
     allow: Sequence[str] | None = None
     deny: Sequence[str] = ()
@@ -100,7 +100,8 @@ class GestureRecognizer:
         if options.result_callback is not None and not callable(options.result_callback):
             raise ValueError("result_callback must be callable")
         fire = firing_labels(self.bundle.labels, options.allow, options.deny)
-        self._events = EventDetector(self.labels, threshold, options.smoothing, fire)
+        smoothing = options.smoothing if options.smoothing is not None else self.bundle.smoothing
+        self._events = EventDetector(self.labels, threshold, smoothing, fire)
         self._engine = open_engine(self.bundle, options.engine, options.device)
         # GPU path: an engine that reads device memory gets a device ring filled by the CUDA
         # kernel, and the clip never makes a host round trip.

@@ -105,6 +105,7 @@ def test_a_format_whose_network_is_not_listed_is_refused(bundle_dir):
         ({"input": {"shape": [40, 64, 64]}}, "input shape must be 4 positive integers"),
         ({"precision": "int4"}, "precision must be one of"),
         ({"formats": {"pickle": "model.pkl"}}, "formats must be a subset"),
+        ({"smoothing": 0}, "smoothing must be a positive integer"),
     ],
 )
 def test_malformed_manifests_are_refused(bundle_dir, changes, message):

@@ -38,6 +38,7 @@ class ExportOptions:
     dilation: str | None = None
     stride: int = 20
     threshold: float = 0.5
+    smoothing: int = 1
     training_fps: float = JESTER_FPS
     resize_short: int | None = None
     parity_clips: int = 100
@@ -61,7 +62,7 @@ class ExportOptions:
                 f"precision {self.precision!r} is written for OpenVINO only: pass "
                 f"--formats openvino (got {','.join(formats)})"
             )
-        for name in ("stride", "parity_clips", "calibration_clips"):
+        for name in ("stride", "smoothing", "parity_clips", "calibration_clips"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -289,6 +290,7 @@ def _manifest(model, labels, shape, resize_short, options: ExportOptions, source
         "training_fps": float(options.training_fps),
         "stride": options.stride,
         "threshold": options.threshold,
+        "smoothing": options.smoothing,
         "precision": options.precision,
         "formats": {f: bundles.FORMAT_PATHS[f] for f in options.formats},
         "source": source,
@@ -340,6 +342,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--stride", type=int, default=20, help="the runtime's default stride")
     p.add_argument("--threshold", type=float, default=0.5, help="the runtime's default threshold")
+    p.add_argument(
+        "--smoothing",
+        type=int,
+        default=1,
+        help="the runtime's default: predictions averaged before the threshold",
+    )
     p.add_argument("--training-fps", type=float, default=JESTER_FPS)
     p.add_argument("--resize-short", type=int, default=None,
                    help="short side frames are resized to before the crop (default: the run's "
@@ -382,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         options = ExportOptions(
             formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
             precision=args.precision, dilation=args.dilation, stride=args.stride,
-            threshold=args.threshold, training_fps=args.training_fps,
+            threshold=args.threshold, smoothing=args.smoothing, training_fps=args.training_fps,
             resize_short=args.resize_short, parity_clips=args.parity_clips,
             calibration_clips=args.calibration_clips, force=args.force,
         )  # fmt: skip

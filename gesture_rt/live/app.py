@@ -440,9 +440,14 @@ def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
     )
     p.add_argument("--engine", default="auto", help="auto, openvino, onnxruntime or tensorflow")
     p.add_argument("--device", default="cpu", help="cpu, gpu, cuda, tensorrt, npu")
-    p.add_argument("--stride", type=int, default=None, help="frames between clips (bundle's: 20)")
-    p.add_argument("--threshold", type=float, default=None, help="firing probability (0.5)")
-    p.add_argument("--smoothing", type=int, default=1, help="predictions averaged (1: none)")
+    p.add_argument("--stride", type=int, default=None, help="frames between clips (the bundle's)")
+    p.add_argument("--threshold", type=float, default=None, help="firing probability (bundle's)")
+    p.add_argument(
+        "--smoothing",
+        type=int,
+        default=None,
+        help="predictions averaged before the threshold (the bundle's)",
+    )
     p.add_argument(
         "--every-frame",
         action="store_true",

@@ -1,0 +1,38 @@
+"""The benchmark report: ratios from one run's timings, and the comparison of two saved runs."""
+
+from __future__ import annotations
+
+import json
+
+from bench import report
+
+
+def timings(openvino: float, tensorflow: float) -> dict:
+    return {
+        ("I3D", "openvino"): {"median": openvino, "p95": openvino * 1.1, "gflop": 30.0},
+        ("I3D", "tensorflow"): {"median": tensorflow, "p95": tensorflow, "gflop": 30.0},
+        ("Modified-I3D", "openvino"): {"median": 0.30, "p95": 0.31, "gflop": 41.1},
+        ("Modified-I3D two-branch", "openvino"): {"median": 0.36, "p95": 0.4, "gflop": 46.8},
+    }
+
+
+def test_ratios_pair_only_what_was_measured_in_the_run():
+    ratios = {r["ratio"]: r for r in report.engine_ratios(timings(0.25, 0.6))}
+    assert set(ratios) == {"OpenVINO vs TensorFlow SavedModel", "folded vs two-branch dilation"}
+    assert abs(ratios["OpenVINO vs TensorFlow SavedModel"]["speedup"] - 2.4) < 1e-9
+    assert abs(ratios["folded vs two-branch dilation"]["speedup"] - 1.2) < 1e-9
+    rows = report.engine_rows(timings(0.25, 0.6), peak_gflops=200.0)
+    i3d = next(r for r in rows if r["network"] == "I3D" and r["engine"] == "openvino")
+    assert i3d["gflops"] == 120.0 and i3d["peak_share"] == 0.6
+
+
+def test_compare_flags_a_ratio_that_fell_beyond_the_threshold(tmp_path, capsys):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps({"ratios": report.engine_ratios(timings(0.25, 0.6))}))
+    new.write_text(json.dumps({"ratios": report.engine_ratios(timings(0.40, 0.6))}))
+    assert report.main(["compare", str(old), str(new), "--threshold", "0.2"]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION I3D openvino vs I3D tensorflow: 2.40x -> 1.50x (-38%)" in out
+    assert "\nModified-I3D openvino vs Modified-I3D two-branch openvino: 1.20x -> 1.20x" in out
+    assert report.main(["compare", str(old), str(old)]) == 0
+    assert report.main(["compare", str(old), str(tmp_path / "missing.json")]) == 2
