@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-WHITE, GREEN, BLUE, BLACK = (255, 255, 255), (0, 200, 0), (255, 64, 0), (0, 0, 0)  # BGR
+WHITE, GREEN, BLUE = (255, 255, 255), (0, 220, 0), (255, 96, 0)  # BGR
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -62,9 +62,15 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
 
 
 def _text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, colour) -> None:
-    """Text with a dark outline, readable on any background."""
+    """Text on a dark band, readable on any background. (Not an outline: OpenCV 5's fonts grow
+    wider with thickness, so a thick dark copy would not sit under the text.)"""
     thickness = max(1, round(2 * scale))
-    cv2.putText(image, text, origin, FONT, scale, BLACK, thickness + 2, cv2.LINE_AA)
+    (width, height), baseline = cv2.getTextSize(text, FONT, scale, thickness)
+    x, y = origin
+    pad = max(2, round(4 * scale))
+    top_left, bottom_right = (x - pad, y - height - pad), (x + width + pad, y + baseline + pad)
+    band = image[max(0, top_left[1]) : bottom_right[1], max(0, top_left[0]) : bottom_right[0]]
+    band //= 3  # darken in place (a view): the picture still shows through
     cv2.putText(image, text, origin, FONT, scale, colour, thickness, cv2.LINE_AA)
 
 
