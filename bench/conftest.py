@@ -47,6 +47,8 @@ class LiveRuns:
         return self._benchmark.pedantic(body, rounds=1, iterations=1)
 
     def record(self, name: str, summary: dict) -> dict:
+        if name in self._store["runs"]:  # one run must not hide another in the report
+            raise ValueError(f"live run {name!r} recorded twice")
         self._store["runs"][name] = summary
         self._benchmark.extra_info[name] = summary
         return summary

@@ -91,7 +91,7 @@ def write_engine_table(write, engines: dict, peak: dict | None) -> list[dict]:
     rows = engine_rows(engines, peak_gflops)
     write("")
     if peak_gflops:
-        write(f"fp32 peak (1024x1024 SGEMM, all cores): {peak_gflops:.1f} GFLOP/s")
+        write(f"fp32 peak (2048x2048 SGEMM, all cores): {peak_gflops:.1f} GFLOP/s")
     write(
         f"{'network':<24} {'engine':<12} {'median ms':>9} {'p95 ms':>8} {'GFLOP':>7} "
         f"{'GFLOP/s':>8} {'of peak':>7}"

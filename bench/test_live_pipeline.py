@@ -109,7 +109,7 @@ def test_thesis_configuration_holds_camera_speed(live_runs, modified, full, name
 
     def body() -> dict:
         summary = run_live(SOURCES[name], thesis_options(modified["fp32"]), seconds)
-        return live_runs.record(f"{name}, stride 20, fp32", summary)
+        return live_runs.record(f"{name}, stride 20, fp32, {seconds:g} s", summary)
 
     assert live_runs.once(body)["frames"] > 0
 
@@ -122,7 +122,9 @@ def test_smallest_stride_at_camera_speed(live_runs, modified, full, precision):
         held = None
         for stride in strides:
             summary = run_live("synthetic", thesis_options(modified[precision], stride), seconds)
-            live_runs.record(f"synthetic 640x480, stride {stride}, {precision}", summary)
+            live_runs.record(
+                f"synthetic 640x480, stride {stride}, {precision}, {seconds:g} s", summary
+            )
             if not holds_camera_speed(summary):
                 break
             held = stride
