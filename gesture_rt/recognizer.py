@@ -60,7 +60,8 @@ class Prediction:
 
 @dataclass
 class RecognizerOptions:
-    """How to recognise. ``None`` for stride or threshold takes the bundle's default (20, 0.5).
+    """How to recognise. ``None`` for stride, threshold or smoothing takes the bundle's default
+    (an export's: 20, 0.5, 1; the bundled synthetic model's measured point: 10, 0.5, 2).
 
     ``smoothing``: probabilities are averaged over this many recent predictions before the
     threshold (1: none). ``match_training_fps``: resample the stream by timestamp to the frame
