@@ -8,6 +8,7 @@ TensorFlow (the ``train`` extra), running it does not.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from gesture_rt import bundle as bundles
+
+REPO = Path(__file__).resolve().parents[1]
 
 FULL = {"width": 1.0, "input_shape": (40, 100, 100, 3)}  # the thesis's network and clip
 SMOKE = {"width": 0.125, "input_shape": (40, 32, 32, 3)}  # seconds to build, for CI
@@ -35,18 +38,16 @@ def random_bundle(
     precision: str = "fp32",
 ) -> Path:
     """An untrained bundle of ``arch`` (exported once, then reused from the cache)."""
-    import tensorflow as tf
-
-    from training import export as ex
-
     shape = "x".join(map(str, input_shape))
-    key = f"{arch}-w{width:g}-{shape}-{precision}-{'+'.join(formats)}-tf{tf.__version__}"
+    key = f"{arch}-w{width:g}-{shape}-{precision}-{'+'.join(formats)}-{builder_version()}"
     path = cache_root() / key
     try:
         bundles.load(path)
         return path
     except bundles.BundleError:
         pass  # absent or damaged: (re)build it
+    from training import export as ex
+
     options = ex.ExportOptions(
         formats=tuple(formats),
         precision=precision,
@@ -61,6 +62,22 @@ def random_bundle(
     return path
 
 
+def builder_version() -> str:
+    """What a cached bundle depends on: the exporter's and the model family's source, and the
+    versions of the libraries that convert it (a change to any rebuilds the bundle)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256()
+    for source in ("training/export.py", "training/models/i3d.py"):
+        digest.update((REPO / source).read_bytes())
+    for package in ("tensorflow", "tf2onnx", "openvino", "nncf", "onnx"):
+        try:
+            digest.update(f"{package}={version(package)};".encode())
+        except PackageNotFoundError:
+            digest.update(f"{package}=none;".encode())
+    return digest.hexdigest()[:12]
+
+
 def two_branch_bundle(folded: Path) -> Path:
     """``folded`` (a Modified-I3D bundle with ONNX) with every 5-tap dilation-averaging conv
     split back into the two 3-tap convolutions it folds (dilation 1 and 2, averaged): the graph
@@ -68,9 +85,10 @@ def two_branch_bundle(folded: Path) -> Path:
     import onnx
 
     path = folded.with_name(folded.name + "-two-branch")
+    source = bundles.sha256(folded / bundles.FORMAT_PATHS["onnx"])
     try:
-        bundles.load(path)
-        return path
+        if bundles.load(path).manifest["model"].get("split_from") == source:
+            return path
     except bundles.BundleError:
         pass
     work = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -82,6 +100,9 @@ def two_branch_bundle(folded: Path) -> Path:
         if split == 0:
             raise ValueError(f"{folded} has no 5-tap dilation-averaging convolutions")
         onnx.save(model, str(work / bundles.FORMAT_PATHS["onnx"]))
+        _check_same_logits(
+            folded / bundles.FORMAT_PATHS["onnx"], work / bundles.FORMAT_PATHS["onnx"]
+        )
         import openvino as ov
 
         ir = work / bundles.FORMAT_PATHS["openvino"]
@@ -89,8 +110,9 @@ def two_branch_bundle(folded: Path) -> Path:
         ov.save_model(ov.convert_model(str(work / bundles.FORMAT_PATHS["onnx"])), str(ir))
         manifest = json.loads((folded / bundles.MANIFEST).read_text())
         manifest["formats"] = {f: bundles.FORMAT_PATHS[f] for f in ("openvino", "onnx")}
-        manifest["model"]["two_branch_convs"] = split
-        manifest.pop("files", None)
+        manifest["model"].update(two_branch_convs=split, folded=False, split_from=source)
+        for stale in ("files", "parity"):  # the folded bundle's, not this one's
+            manifest.pop(stale, None)
         bundles.write_manifest(work, manifest)
         shutil.rmtree(path, ignore_errors=True)
         work.rename(path)
@@ -99,9 +121,28 @@ def two_branch_bundle(folded: Path) -> Path:
     return path
 
 
+def _check_same_logits(reference: Path, candidate: Path, tolerance: float = 1e-4) -> None:
+    """Both ONNX networks on one random clip (ONNX Runtime): the surgery must not change them."""
+    import onnxruntime as ort
+
+    outputs = []
+    for path in (reference, candidate):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        spec = session.get_inputs()[0]
+        shape = [1 if not isinstance(d, int) else d for d in spec.shape]
+        clip = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+        outputs.append(session.run(None, {spec.name: clip})[0])
+    scale = float(np.abs(outputs[0]).max()) or 1.0
+    difference = float(np.abs(outputs[0] - outputs[1]).max()) / scale
+    if difference > tolerance:
+        raise RuntimeError(f"the two-branch graph changed the logits (relative {difference:.2e})")
+
+
 def split_averaged_convs(model) -> int:
     """Rewrite ``model`` (ONNX, in place): each Conv whose temporal kernel is the averaged
-    ``[w0/2, w0/2, w1, w2/2, w2/2]`` becomes (Conv_d1(w) + Conv_d2(w)) * 0.5 + bias. The count."""
+    ``[w0/2, w0/2, w1, w2/2, w2/2]`` becomes (Conv_d1(w) + Conv_d2(w)) * 0.5 + bias. Only convs
+    with explicit temporal pads of at least 1 a side and no dilation are split (the folded
+    network's); their pads (b, e) become (b-1, e-1) for dilation 1 and stay (b, e) for 2."""
     from onnx import helper, numpy_helper
 
     weights = {t.name: t for t in model.graph.initializer}
@@ -109,7 +150,12 @@ def split_averaged_convs(model) -> int:
     for node in model.graph.node:
         kernel = weights.get(node.input[1]) if node.op_type == "Conv" else None
         array = numpy_helper.to_array(kernel) if kernel is not None else None
-        if array is None or array.ndim != 5 or array.shape[2] != 5 or not _averaged(array):
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        pads = list(attributes.get("pads", []))
+        if (array is None or array.ndim != 5 or array.shape[2] != 5 or not _averaged(array)
+                or attributes.get("auto_pad", "NOTSET") != "NOTSET" or len(pads) != 6
+                or min(pads[0], pads[3]) < 1
+                or any(d != 1 for d in attributes.get("dilations", [1, 1, 1]))):  # fmt: skip
             nodes.append(node)
             continue
         count += 1
@@ -180,12 +226,21 @@ def onnx_gflop(path: Path, batch: int = 1) -> float:
         for v in [*model.graph.value_info, *model.graph.input, *model.graph.output]
     }
     weights = {t.name: numpy_helper.to_array(t).shape for t in model.graph.initializer}
+
+    def shape_of(name: str) -> list[int]:
+        shape = shapes.get(name) or list(weights.get(name, []))
+        if not shape or 0 in shape:
+            raise ValueError(f"{path}: no inferred shape for {name!r}; cannot count its FLOPs")
+        return shape
+
     flops = 0
     for node in model.graph.node:
         if node.op_type == "Conv":
             kernel = weights[node.input[1]]  # (out, in / group, *k)
-            flops += 2 * np.prod(shapes[node.output[0]]) * np.prod(kernel[1:])
+            flops += 2 * np.prod(shape_of(node.output[0])) * np.prod(kernel[1:])
         elif node.op_type in ("MatMul", "Gemm"):
-            a = shapes.get(node.input[0]) or weights[node.input[0]]
-            flops += 2 * np.prod(shapes[node.output[0]]) * a[-1]
+            a = shape_of(node.input[0])
+            transposed = any(x.name == "transA" and x.i for x in node.attribute)
+            inner = a[-2] if transposed else a[-1]  # the summed dimension
+            flops += 2 * np.prod(shape_of(node.output[0])) * inner
     return float(flops) / 1e9

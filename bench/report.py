@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import sys
@@ -177,40 +178,62 @@ def _cpu_name() -> str:
 
 
 def compare(old: dict, new: dict, threshold: float) -> list[str]:
-    """Lines describing each ratio of both runs; those that fell by more than ``threshold``
-    (a fraction) start with REGRESSION."""
-
-    def by_key(run):
-        return {
-            (r["ratio"], r["candidate"], r["baseline"]): r["speedup"] for r in run.get("ratios", [])
-        }
-
-    before, after = by_key(old), by_key(new)
+    """Lines describing each ratio of either run; those that fell by more than ``threshold``
+    (a fraction) or that only the old run measured start with REGRESSION."""
+    before, after = ratios_of(old, "old"), ratios_of(new, "new")
     lines = []
-    for key in sorted(before.keys() & after.keys()):
-        change = after[key] / before[key] - 1
-        flag = "REGRESSION " if change < -threshold else ""
-        lines.append(
-            f"{flag}{key[1]} vs {key[2]}: {before[key]:.2f}x -> {after[key]:.2f}x ({change:+.0%})"
-        )
+    for key in sorted(before.keys() | after.keys()):
+        name = f"{key[1]} vs {key[2]}"
+        if key not in after:
+            lines.append(f"REGRESSION {name}: {before[key]:.2f}x -> not measured")
+        elif key not in before:
+            lines.append(f"{name}: new, {after[key]:.2f}x")
+        else:
+            change = after[key] / before[key] - 1
+            flag = "REGRESSION " if change < -threshold else ""
+            lines.append(f"{flag}{name}: {before[key]:.2f}x -> {after[key]:.2f}x ({change:+.0%})")
     return lines
 
 
+def ratios_of(run, which: str) -> dict[tuple[str, str, str], float]:
+    """A saved run's ratios by (ratio, candidate, baseline); ValueError naming a bad file."""
+    try:
+        ratios = {(r["ratio"], r["candidate"], r["baseline"]): float(r["speedup"])
+                  for r in run["ratios"]}  # fmt: skip
+    except (TypeError, KeyError, ValueError) as error:
+        raise ValueError(f"{which}: not a saved benchmark run ({error!r})") from None
+    if not all(0 < v < math.inf for v in ratios.values()):
+        raise ValueError(f"{which}: speed-ups must be positive finite numbers")
+    return ratios
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
+    """0: no regression; 1: a ratio fell beyond the threshold or went missing; 2: bad input."""
     p = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compare", help="compare the ratios of two saved runs")
     c.add_argument("old", type=Path)
     c.add_argument("new", type=Path)
-    c.add_argument("--threshold", type=float, default=0.1, help="flag drops beyond this (0.1)")
+    c.add_argument("--threshold", type=_threshold, default=0.1,
+                   help="flag ratios that fell by more than this fraction (0.1)")  # fmt: skip
     args = p.parse_args(argv)
     try:
         old, new = (json.loads(path.read_text()) for path in (args.old, args.new))
+        lines = compare(old, new, args.threshold)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    lines = compare(old, new, args.threshold)
-    print("\n".join(lines) or "no ratio measured in both runs")
+    print("\n".join(lines) or "no ratio in either run")
     return 1 if any(line.startswith("REGRESSION") for line in lines) else 0
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench import report
 
 
@@ -36,3 +38,18 @@ def test_compare_flags_a_ratio_that_fell_beyond_the_threshold(tmp_path, capsys):
     assert "\nModified-I3D openvino vs Modified-I3D two-branch openvino: 1.20x -> 1.20x" in out
     assert report.main(["compare", str(old), str(old)]) == 0
     assert report.main(["compare", str(old), str(tmp_path / "missing.json")]) == 2
+    partial = tmp_path / "partial.json"  # the TensorFlow side failed: its ratio went missing
+    partial.write_text(json.dumps({"ratios": report.engine_ratios(
+        {k: v for k, v in timings(0.25, 0.6).items() if k[1] != "tensorflow"})}))  # fmt: skip
+    capsys.readouterr()
+    assert report.main(["compare", str(old), str(partial)]) == 1
+    assert (
+        "REGRESSION I3D openvino vs I3D tensorflow: 2.40x -> not measured"
+        in capsys.readouterr().out
+    )
+    hostile = tmp_path / "list.json"
+    hostile.write_text("[1, 2]")
+    assert report.main(["compare", str(hostile), str(old)]) == 2
+    assert "old: not a saved benchmark run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        report.main(["compare", str(old), str(new), "--threshold", "nan"])

@@ -174,8 +174,10 @@ def test_cli_needs_a_checkpoint_or_random_init(tmp_path, capsys):
 def test_cli_random_init_writes_a_bundle(tmp_path, capsys):
     out = tmp_path / "random"
     argv = ["--random-init", "--arch", "g_i3d", "--width", "0.125", "--input-shape", "8,32,32,3",
-            "--formats", "openvino", "--parity-clips", "2", "--quiet", str(out)]  # fmt: skip
+            "--formats", "openvino", "--parity-clips", "2", "--quiet", "--smoothing", "3",
+            str(out)]  # fmt: skip
     assert ex.main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["parity"]["openvino"]["top1_agreement"] == 1.0
     assert bundles.load(out).manifest["source"] == {"random_init": True, "seed": 0}
+    assert bundles.load(out).smoothing == 3

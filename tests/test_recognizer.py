@@ -4,6 +4,7 @@ clips under a slow engine, and clear errors for bad frames, timestamps, options 
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -105,6 +106,17 @@ def test_push_async_fires_the_streams_gestures(stream):
     events = [p.event for p in results if p.event]
     precision, recall = score_events(events, source.timeline)
     assert precision >= 0.9 and recall >= 0.9, (precision, recall, r.skipped_clips)
+
+
+def test_stride_threshold_and_smoothing_default_to_the_bundles(tmp_path):
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundles.BUNDLED / DEFAULT_BUNDLE, copy)
+    manifest = json.loads((copy / bundles.MANIFEST).read_text())
+    bundles.write_manifest(copy, {**manifest, "stride": 7, "threshold": 0.8, "smoothing": 3})
+    with GestureRecognizer.create(bundle=copy) as r:
+        assert (r.stride, r._events.threshold, r._events._recent.maxlen) == (7, 0.8, 3)
+    with GestureRecognizer.create(bundle=copy, stride=2, threshold=0.6, smoothing=1) as r:
+        assert (r.stride, r._events.threshold, r._events._recent.maxlen) == (2, 0.6, 1)
 
 
 def test_a_slow_engine_makes_push_async_skip_clips_without_blocking_the_caller():

@@ -234,20 +234,30 @@ def test_window_dataset_labels_every_window_of_its_streams(tmp_path):
     windows = (96 - 24) // 8 + 1  # 96 frames a stream
     train, validation = jester.read_split(out, "train"), jester.read_split(out, "validation")
     assert jester.read_split(out, "test") == []
-    for split, rows, first_stream in (("train", train, 0), ("validation", validation, 2)):
-        for i in range(len({(int(v) - 1) // windows for v, _ in rows})):
+    ids = [video for video, _ in train + validation]
+    assert len(ids) == len(set(ids))
+    for split, rows, streams, first_stream in (
+        ("train", train, 2, 0),
+        ("validation", validation, 1, 2),
+    ):
+        written = dict(rows)
+        expected_rows = 0
+        for i in range(streams):
             stream = GestureStream(12.0, (32, 56), video_seed(4, split, i), 8.0, 0.2)
             images = [f.image for f in stream]
+            assert len(images) == stream.frame_count == 96
             for k in range(windows):
                 expected = window_label(stream.timeline, k * 8 / 12, (k * 8 + 24) / 12)
                 video = str((first_stream + i) * windows + k + 1)
-                assert dict(rows).get(video) == expected, (split, i, k)
+                assert written.get(video) == expected, (split, i, k)
                 if expected is None:
                     continue
+                expected_rows += 1
                 frames = jester.load_video(out, video)
                 assert frames.shape == (24, 32, 56, 3)
                 error = np.abs(frames[-1].astype(int) - images[k * 8 + 23]).mean()
                 assert error < 8  # JPEG's loss: the window's last frame is the stream's
+        assert len(rows) == expected_rows > 0, split
     labels = collections.Counter(label for _, label in train + validation)
     assert labels["No gesture"] and len(labels) > 2, labels  # cut gestures and whole ones
     with pytest.raises(FileExistsError, match=r"out: .* already exists"):
@@ -263,6 +273,9 @@ def test_bad_window_dataset_arguments(tmp_path):
         make_window_dataset(tmp_path / "c", train=0, validation=0, progress=False)
     with pytest.raises(ValueError, match="whole must be in"):
         make_window_dataset(tmp_path / "d", train=1, validation=0, whole=1.5, progress=False)
+    for seconds in (float("nan"), 1e308, -1.0):
+        with pytest.raises(ValueError, match=r"seconds must be a number in \(0, 600"):
+            make_window_dataset(tmp_path / "f", train=1, validation=0, seconds=seconds)
     assert synthetic_main(["make-windows", str(tmp_path / "e"), "--seconds", "-1"]) == 2
     assert not any(tmp_path.iterdir())
 

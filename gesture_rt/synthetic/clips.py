@@ -144,6 +144,18 @@ class GestureStream:
         self._planned_until = 0.0
 
     @property
+    def frame_count(self) -> int | None:
+        """How many frames iteration yields (None: endless): those with index / fps < duration."""
+        if self.duration is None:
+            return None
+        count = math.ceil(self.duration * self.fps)
+        while count > 0 and (count - 1) / self.fps >= self.duration:
+            count -= 1
+        while count / self.fps < self.duration:
+            count += 1
+        return count
+
+    @property
     def timeline(self) -> list[TimedGesture]:
         return [event for event, _ in self._plan]
 

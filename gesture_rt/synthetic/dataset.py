@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import shutil
@@ -29,6 +28,7 @@ from gesture_rt.synthetic.clips import (
 )
 
 SPLITS = ("train", "validation", "test")
+MAX_STREAM_SECONDS = 600.0  # make-windows keeps a stream's frames in memory while it cuts them
 
 
 def video_seed(seed: int, split: str, number: int) -> int:
@@ -135,9 +135,15 @@ def make_window_dataset(
         raise ValueError("train and validation are both 0: nothing to write")
     frames, step = _positive_int("frames", frames), _positive_int("step", step)
     fps = _fps(fps)
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not (0 < seconds <= MAX_STREAM_SECONDS)
+    ):
+        raise ValueError(f"seconds must be a number in (0, {MAX_STREAM_SECONDS}], got {seconds!r}")
     stream = GestureStream(fps, size, _seed(seed), seconds, difficulty)  # checks the arguments
     window_label((), 0.0, 1.0, whole)  # checks whole
-    windows = (math.floor(stream.duration * fps - 1e-9) + 1 - frames) // step + 1
+    windows = (stream.frame_count - frames) // step + 1
     if windows < 1:
         raise ValueError(f"seconds: {seconds!r} s at {fps} fps is shorter than one window of "
                          f"{frames} frames")  # fmt: skip
