@@ -9,6 +9,7 @@ clock. ``open_source(spec)`` picks the kind from the ``--source`` text.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import cv2
@@ -27,7 +28,7 @@ class Disconnected(SourceError):
     """A camera stopped delivering frames (unplugged, or taken by another program)."""
 
 
-class Source:
+class Source(ABC):
     """Base: ``read() -> (frame, timestamp_ms) | None`` and ``close()``."""
 
     name = "source"
@@ -35,15 +36,16 @@ class Source:
     fps: float = DEFAULT_FPS
     truth = None  # the ground-truth timeline, where the source knows it (synthetic)
 
+    @abstractmethod
     def read(self) -> tuple[np.ndarray, float] | None:
-        raise NotImplementedError
+        """The next frame and its timestamp in ms (increasing); None at the end."""
 
     def reopen(self) -> None:
         """Try to reconnect a live source (raises SourceError when it cannot)."""
         raise SourceError(f"{self.name} cannot be reopened")
 
-    def close(self) -> None:
-        pass
+    def close(self) -> None:  # noqa: B027 (most sources hold nothing to release)
+        """Release what the source holds (a capture device, a file)."""
 
     def __enter__(self) -> Source:
         return self
