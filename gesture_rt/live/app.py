@@ -33,7 +33,7 @@ from gesture_rt.live.overlay import OverlayState, draw_overlay
 from gesture_rt.live.recording import Recorder
 from gesture_rt.live.sources import Source, SourceError, open_source
 from gesture_rt.recognizer import GestureRecognizer, Prediction, RecognizerOptions
-from gesture_rt.synthetic.dataset import write_image
+from gesture_rt.synthetic.dataset import check_image_path, write_image
 
 WINDOW = "gesture_rt"
 SLACK_S = 3.5  # an event may come this long after its gesture's end (a 40-frame clip at 12 fps)
@@ -234,7 +234,8 @@ class LiveApp:
                 if recorder is not None:
                     recorder.write(last_image, timestamp)
                 if options.screenshot and not screenshot_taken and self._fired is not None:
-                    screenshot_taken = _save_screenshot(options.screenshot, last_image)
+                    write_image(options.screenshot, last_image)
+                    screenshot_taken = True
             elif options.display and last_item is not None and self._paused.is_set():
                 frame, timestamp = last_item  # no new frames while paused: show that it is
                 last_image = draw_overlay(frame, self._overlay(recognizer, frame, timestamp))
@@ -245,7 +246,7 @@ class LiveApp:
                 if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
                     self.stop()  # the window was closed
         if options.screenshot and not screenshot_taken and last_image is not None:
-            _save_screenshot(options.screenshot, last_image)  # no event: the last frame
+            write_image(options.screenshot, last_image)  # no event: the last frame
 
     def _key(self, key: int) -> None:
         if key in QUIT_KEYS:
@@ -374,21 +375,6 @@ def _check_options(options: LiveOptions) -> None:
         check_image_path("screenshot", options.screenshot)
     if isinstance(options.top, bool) or not isinstance(options.top, int) or options.top < 1:
         raise ValueError(f"top must be an integer >= 1, got {options.top!r}")
-
-
-def _save_screenshot(path: str, image: np.ndarray) -> bool:
-    write_image(path, image)
-    return True
-
-
-def check_image_path(name: str, path: str) -> None:
-    target = Path(path)
-    if not target.suffix or not cv2.haveImageWriter(str(target)):
-        raise ValueError(f"{name}: {path} needs an image extension OpenCV writes (.png, .jpg)")
-    if target.is_dir():
-        raise ValueError(f"{name}: {path} is a directory")
-    if not target.parent.is_dir():
-        raise ValueError(f"{name}: the folder {target.parent} does not exist")
 
 
 def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:

@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gesture_rt.synthetic.clips import FPS_RANGE
+
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
@@ -43,8 +45,8 @@ class Recorder:
 
     @fps.setter
     def fps(self, value: float) -> None:
-        if not 0.5 <= value <= 1000:
-            raise ValueError(f"record: the frame rate must be in [0.5, 1000], got {value!r}")
+        if not FPS_RANGE[0] <= value <= FPS_RANGE[1]:
+            raise ValueError(f"record: the frame rate must be in {list(FPS_RANGE)}, got {value!r}")
         self._fps = float(value)
 
     def write(self, image: np.ndarray, timestamp_ms: float) -> None:

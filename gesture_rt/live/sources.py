@@ -15,9 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gesture_rt.synthetic.clips import FPS_RANGE
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 DEFAULT_FPS = 30.0
-FPS_RANGE = (0.5, 1000.0)
 
 
 class SourceError(RuntimeError):

@@ -288,13 +288,21 @@ def _framed(image: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(image, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=(255, 255, 255))
 
 
-def write_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write an image atomically (a temporary name, then a rename)."""
+def check_image_path(name: str, path: str | Path) -> Path:
+    """``path`` as a Path if an image can be written there; else ValueError naming ``name``."""
     path = Path(path)
     if not path.suffix or not cv2.haveImageWriter(str(path)):
-        raise ValueError(f"path: {path} needs an image extension OpenCV writes (.png, .jpg, ...)")
+        raise ValueError(f"{name}: {path} needs an image extension OpenCV writes (.png, .jpg, ...)")
     if path.is_dir():
-        raise ValueError(f"path: {path} is a directory")
+        raise ValueError(f"{name}: {path} is a directory")
+    if not path.parent.is_dir():
+        raise ValueError(f"{name}: the folder {path.parent} does not exist")
+    return path
+
+
+def write_image(path: str | Path, image: np.ndarray) -> Path:
+    """Write an image atomically (a temporary name, then a rename)."""
+    path = check_image_path("path", path)
     temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
     quality = [cv2.IMWRITE_JPEG_QUALITY, 85] if path.suffix.lower() in {".jpg", ".jpeg"} else []
     try:
