@@ -3,13 +3,16 @@
 A bundle is a folder::
 
     manifest.json           format, version, model options, labels, input, preprocessing, files
-    openvino/model.xml|bin  OpenVINO IR          (any subset of the three formats)
+    openvino/model.xml|bin  OpenVINO IR          (any subset of the four formats)
     model.onnx              ONNX
     savedmodel/             TensorFlow SavedModel
+    keras/model.weights.h5  the folded network's Keras weights: no engine runs them; the training
+                            side rebuilds the network from the manifest to differentiate it
+                            (Grad-CAM) or fine-tune it
 
 Loading verifies the manifest's format version, that every path it names stays inside the bundle,
 and the size and SHA-256 of every file it lists; anything else is refused with ``BundleError``.
-Bundles hold no pickles: IR, ONNX and SavedModel protobufs and plain JSON only.
+Bundles hold no pickles: IR, ONNX and SavedModel protobufs, HDF5 weights and plain JSON only.
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ from typing import Any
 FORMAT = "gesture_rt.bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-FORMATS = ("openvino", "onnx", "savedmodel")
+FORMATS = ("openvino", "onnx", "savedmodel", "keras")
 PRECISIONS = ("fp32", "fp16", "int8")
 # Where each format's network lives inside a bundle.
-FORMAT_PATHS = {"openvino": "openvino/model.xml", "onnx": "model.onnx", "savedmodel": "savedmodel"}
+FORMAT_PATHS = {
+    "openvino": "openvino/model.xml",
+    "onnx": "model.onnx",
+    "savedmodel": "savedmodel",
+    "keras": "keras/model.weights.h5",
+}
 BUNDLED = Path(__file__).resolve().parent / "models"
 
 

@@ -15,6 +15,7 @@ tf = pytest.importorskip("tensorflow", reason="export tests need the train extra
 from gesture_rt import bundle as bundles  # noqa: E402
 from gesture_rt.engines import available, open_engine  # noqa: E402
 from training import export as ex  # noqa: E402
+from training.checkpoints import load_network  # noqa: E402
 from training.models.i3d import ARCHITECTURES, fold  # noqa: E402
 
 SHAPE = (8, 32, 32, 3)  # small enough to convert three times on two cores
@@ -52,7 +53,7 @@ def test_folding_twice_is_refused():
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "bundle"
-    options = ex.ExportOptions(formats=("openvino", "onnx", "savedmodel"), parity_clips=6,
+    options = ex.ExportOptions(formats=bundles.FORMATS, parity_clips=6,
                                training_fps=12.0, resize_short=40)  # fmt: skip
     manifest = ex.export(None, out, options, model=small("modified_i3d"),
                          source={"random_init": True}, progress=False)  # fmt: skip
@@ -65,9 +66,9 @@ def test_the_bundle_manifest_describes_the_network(exported):
     assert loaded.manifest == manifest
     assert loaded.input_shape == SHAPE and len(loaded.labels) == 27
     assert loaded.preprocessing == bundles.Preprocessing(40, 32)
-    assert loaded.formats == ("openvino", "onnx", "savedmodel")
+    assert loaded.formats == ("openvino", "onnx", "savedmodel", "keras")
     assert manifest["model"]["folded"] and manifest["model"]["arch"] == "modified_i3d"
-    for check in ("folded", "openvino", "onnx", "savedmodel"):
+    for check in ("folded", "openvino", "onnx", "savedmodel", "keras"):
         assert manifest["parity"][check]["max_rel_diff"] <= ex.PARITY_TOLERANCE
         assert manifest["parity"][check]["top1_agreement"] == 1.0
     assert not list(out.parent.glob(".bundle.tmp-*"))  # the staging folder is gone
@@ -86,6 +87,24 @@ def test_every_engine_gives_the_same_logits(exported, engine):
         single = e.infer(clips[0])
     assert result["max_rel_diff"] <= ex.PARITY_TOLERANCE and result["top1_agreement"] == 1.0
     assert single.shape == (27,) and np.allclose(single, expected[0], atol=1e-4)
+
+
+def test_the_keras_weights_rebuild_the_network_for_the_training_tools(exported, tmp_path):
+    out, _ = exported
+    network = load_network(out)
+    assert network.resize_short == 40 and network.labels == bundles.load(out).labels
+    assert network.model.spec.folded and network.model.input_shape[1:] == SHAPE
+    clips = ex.random_clips(2, SHAPE, seed=9)
+    with open_engine(out, engine="openvino") as engine:
+        expected = engine.infer(clips)
+    assert ex.parity(expected, network.model(clips).numpy())["max_rel_diff"] <= ex.PARITY_TOLERANCE
+    lean = tmp_path / "lean"
+    ex.export(None, lean, ex.ExportOptions(formats=("onnx",), parity_clips=2),
+              model=small("i3d"), progress=False)  # fmt: skip
+    with pytest.raises(bundles.BundleError, match=r"differentiated.*--formats \.\.\.,keras"):
+        load_network(lean)
+    with pytest.raises(FileNotFoundError, match=r"training run's folder.*bundled models"):
+        load_network(tmp_path / "nothing")
 
 
 def test_auto_picks_openvino_on_cpu_and_engines_check_their_input(exported):

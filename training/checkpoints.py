@@ -3,13 +3,18 @@
 ``MODEL_DIR/config.json`` (the run's settings: the model spec and the labels in output order),
 ``MODEL_DIR/checkpoints/ckpt-N.*`` (tf.train.Checkpoint of the model and the optimizer),
 ``MODEL_DIR/metrics.jsonl`` (one JSON line per logged step and per validation) and
-``MODEL_DIR/logs/`` (TensorBoard).
+``MODEL_DIR/logs/`` (TensorBoard). ``load_network`` opens a run or an exported bundle's Keras
+weights as one evaluation-mode network, for the tools that differentiate it (Grad-CAM).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from gesture_rt import bundle as bundles
 
 CONFIG = "config.json"
 CHECKPOINTS = "checkpoints"
@@ -88,3 +93,79 @@ def read_metrics(model_dir: str | Path) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return lines
+
+
+def records_height(model_dir: str | Path, config: dict) -> int | None:
+    """The height of the frames the run trained on (its records' manifest), if still there."""
+    run_dir = Path(model_dir)
+    records = Path(config.get("training", {}).get("records", ""))
+    if not records.parts:
+        return None
+    for folder in (records, run_dir / records, run_dir.parent / records):
+        try:
+            return int(json.loads((folder / "manifest.json").read_text())["height"])
+        except (OSError, KeyError, ValueError, TypeError):
+            continue
+    return None
+
+
+@dataclass(frozen=True)
+class Network:
+    """An evaluation-mode Keras network and how to feed it: frames resized so their short side is
+    ``resize_short``, centre-cropped to the model's input, scaled to [-1, 1], RGB, at
+    ``training_fps`` (a bundle's; None for a run, whose records do not say)."""
+
+    model: Any
+    labels: list[str]
+    resize_short: int
+    source: str
+    training_fps: float | None = None
+
+
+def load_network(checkpoint_or_bundle: str | Path) -> Network:
+    """A training run (its latest checkpoint), a checkpoint prefix, a bundle folder holding the
+    ``keras`` format, or the name of a bundled model."""
+    path = Path(checkpoint_or_bundle)
+    try:
+        resolve(path)
+    except FileNotFoundError as not_a_run:
+        try:
+            loaded = bundles.load(checkpoint_or_bundle)
+        except bundles.BundleError as error:
+            if (path / bundles.MANIFEST).is_file():
+                raise
+            raise FileNotFoundError(
+                f"{not_a_run}; or a bundle folder or one of the bundled models "
+                f"{bundles.bundled_names()} ({error})"
+            ) from None
+        return _bundle_network(loaded)
+    model, config = load_trained(path)
+    crop = model.input_shape[2]
+    height = records_height(resolve(path)[0], config)
+    return Network(model, list(config["labels"]), height or crop, str(path))
+
+
+def _bundle_network(loaded: bundles.Bundle) -> Network:
+    from training.models.i3d import build_model
+
+    if "keras" not in loaded.formats:
+        raise bundles.BundleError(
+            f"bundle {loaded.root} holds {list(loaded.formats)} networks, which cannot be "
+            f"differentiated; export it with --formats ...,keras or give its training run"
+        )
+    spec = {**loaded.manifest["model"], "folded": True}
+    spec["input_shape"] = tuple(spec["input_shape"])
+    model = build_model(**spec)
+    try:
+        model.load_weights(loaded.path("keras"))
+    except ValueError as error:
+        raise bundles.BundleError(
+            f"bundle {loaded.root}: its Keras weights do not fit its model ({error})"
+        ) from None
+    return Network(
+        model,
+        loaded.labels,
+        loaded.preprocessing.resize_short,
+        str(loaded.root),
+        loaded.training_fps,
+    )

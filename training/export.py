@@ -119,6 +119,12 @@ def save_savedmodel(model, path: Path) -> None:
     tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
 
 
+def save_keras_weights(model, path: Path) -> None:
+    """The folded network's weights (HDF5); ``training.checkpoints.load_network`` rebuilds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save_weights(str(path))
+
+
 def save_onnx(model, path: Path) -> None:
     import tensorflow as tf
     import tf2onnx
@@ -204,7 +210,7 @@ def export(
     manifest. Nothing is left at ``out`` unless every step, parity included, succeeded."""
     from tqdm import tqdm
 
-    from training.checkpoints import load_trained, resolve
+    from training.checkpoints import load_trained, records_height, resolve
     from training.models.i3d import fold
 
     out = Path(out)
@@ -215,7 +221,7 @@ def export(
         model, config = load_trained(checkpoint, **overrides)
         run_dir, prefix = resolve(checkpoint)
         source = {"checkpoint": str(prefix), "run": str(run_dir), "labels": config["labels"],
-                  "records": _records_height(run_dir, config)}  # fmt: skip
+                  "records": records_height(run_dir, config)}  # fmt: skip
     source = dict(source or {})
     labels = source.pop("labels", LABELS)
     shape = tuple(model.input_shape[1:])
@@ -243,6 +249,8 @@ def export(
         if "savedmodel" in options.formats:
             bar.set_postfix_str("savedmodel")
             save_savedmodel(folded, target / bundles.FORMAT_PATHS["savedmodel"])
+        if "keras" in options.formats:
+            save_keras_weights(folded, target / bundles.FORMAT_PATHS["keras"])
         if "openvino" in options.formats:
             bar.set_postfix_str("openvino")
             checks.update(_write_openvino(onnx, target, shape, resize_short, options, bar))
@@ -259,17 +267,6 @@ def export(
         bar.close()
         shutil.rmtree(work, ignore_errors=True)
     return manifest
-
-
-def _records_height(run_dir: Path, config: dict) -> int | None:
-    """The height of the frames the run trained on (its records' manifest), if still there."""
-    records = Path(config["training"]["records"])
-    for folder in (records, run_dir / records, run_dir.parent / records):
-        try:
-            return int(json.loads((folder / "manifest.json").read_text())["height"])
-        except (OSError, KeyError, ValueError):
-            continue
-    return None
 
 
 def _manifest(model, labels, shape, resize_short, options: ExportOptions, source: dict) -> dict:
@@ -301,11 +298,16 @@ def _engine_checks(root: Path, clips, reference, checks: dict, options: ExportOp
     """Run every written network on the runtime's own engines against the unfolded model's
     logits; fp32 must pass parity, reduced precisions only report it."""
     from gesture_rt.engines import open_engine
+    from training.checkpoints import load_network
 
     loaded = bundles.load(root)
     for fmt in options.formats:
-        with open_engine(loaded, engine=ENGINE_OF[fmt]) as engine:
-            checks[fmt] = parity(reference, batched(engine.infer, clips))
+        if fmt == "keras":  # no engine: rebuilt from the manifest as Grad-CAM will rebuild it
+            rebuilt = load_network(root).model
+            checks[fmt] = parity(reference, batched(keras_forward(rebuilt), clips))
+        else:
+            with open_engine(loaded, engine=ENGINE_OF[fmt]) as engine:
+                checks[fmt] = parity(reference, batched(engine.infer, clips))
         if options.precision == "fp32":
             check_parity(f"the {fmt} network", checks[fmt])
     return checks
