@@ -40,3 +40,19 @@ def rows(request):
     previous = _native.set_simd(request.param)
     yield request.param
     _native.set_simd(previous)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Print what tests measured (``record_property("measured: ...", value)``), pass or fail."""
+    lines = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", "call") != "call":
+                continue
+            for name, value in getattr(report, "user_properties", ()):
+                if name.startswith("measured: "):
+                    lines.append(f"{name.removeprefix('measured: ')}: {value}")
+    if lines:
+        terminalreporter.section("measured")
+        for line in lines:
+            terminalreporter.write_line(line)
