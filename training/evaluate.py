@@ -102,7 +102,7 @@ def plot_per_class(
     accuracies: Mapping[str, Sequence[float]], labels: Sequence[str], path: str | Path
 ) -> Path:
     """Grouped horizontal bars, one colour per model (figure 5.3)."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(accuracies)
     height = 0.8 / max(len(names), 1)
     figure, axes = plt.subplots(figsize=(9, 0.32 * len(labels) * max(1, len(names) ** 0.5) + 1.5))
@@ -121,12 +121,12 @@ def plot_per_class(
     axes.grid(axis="x", alpha=0.3)
     axes.legend(loc="lower left", fontsize=8)
     axes.set_title("Per-class top-1 accuracy")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path) -> Path:
     """Row-normalised confusion matrix (rows: true class)."""
-    plt = _pyplot()
+    plt = pyplot()
     totals = np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     figure, axes = plt.subplots(figsize=(11, 10))
     image = axes.imshow(matrix / totals, cmap="Blues", vmin=0, vmax=1)
@@ -141,10 +141,10 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: str | Path) 
                       color="white" if matrix[i, j] / totals[i, 0] > 0.5 else "black")  # fmt: skip
     figure.colorbar(image, ax=axes, fraction=0.04, label="fraction of the true class")
     axes.set_title("Confusion matrix")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display needed
@@ -153,7 +153,7 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path: str | Path) -> Path:
+def save_figure(figure, path: str | Path) -> Path:
     """Save atomically (a temporary name, then a rename)."""
     path = Path(path)
     temporary = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
@@ -163,7 +163,7 @@ def _save(figure, path: str | Path) -> Path:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-        _pyplot().close(figure)
+        pyplot().close(figure)
     return path
 
 
