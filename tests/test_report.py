@@ -40,12 +40,13 @@ def test_one_command_writes_every_figure_and_the_report(tmp_path, capsys):
     c = make_run(tmp_path, "c", evaluation=True)
     out = tmp_path / "report"
     assert report.main([str(a), str(b), str(c), "--out", str(out),
-                        "--names", "Modified-I3D,I3D,G-I3D"]) == 0  # fmt: skip
+                        "--names", "Modified-I3D,I3D,G-I3D", "--title", "Ours"]) == 0  # fmt: skip
     assert capsys.readouterr().out.strip() == str(out / "report.md")
     assert sorted(p.name for p in out.iterdir()) == [
         "confusion_G-I3D.png", "confusion_Modified-I3D.png", "per_class_accuracy.png",
         "report.md", "top1_vs_step.png"]  # fmt: skip
     text = (out / "report.md").read_text()
+    assert text.startswith("# Ours\n")
     row = "| Modified-I3D | modified_i3d (width 0.25) | 90.00% (400) | 90.00% | 100.00% | 30 |"
     assert row in text
     assert "| I3D | modified_i3d (width 0.25) | 50.00% (200) | — | — | — |" in text

@@ -78,11 +78,11 @@ def plot_curves(runs: Sequence[Run], path: str | Path) -> Path:
     return save_figure(figure, path)
 
 
-def write_report(runs: Sequence[Run], out: str | Path) -> Path:
+def write_report(runs: Sequence[Run], out: str | Path, title: str = "Training report") -> Path:
     """The PNGs and ``report.md`` in ``out``; returns the report's path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["# Training report", "", _summary_table(runs), ""]
+    lines = [f"# {title}", "", _summary_table(runs), ""]
     curves = [run for run in runs if run.curve]
     if curves:
         plot_curves(curves, out / "top1_vs_step.png")
@@ -157,6 +157,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--names", default=None,
                    help="comma-separated run names (default: their folder names)")  # fmt: skip
     p.add_argument("--split", default="validation", help="which eval-SPLIT output to read")
+    p.add_argument("--title", default="Training report", help="the report's heading")
     return p.parse_args(argv)
 
 
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(set(names)) != len(names):
             raise ValueError(f"names: runs need distinct names, got {names} (pass --names)")
         runs = [load_run(r, n.strip(), args.split) for r, n in zip(args.runs, names, strict=True)]
-        report = write_report(runs, args.out)
+        report = write_report(runs, args.out, args.title)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
