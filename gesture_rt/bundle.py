@@ -26,7 +26,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 FORMAT = "gesture_rt.bundle"
-FORMAT_VERSION = 1
+# 2 added the keras format; a bundle without it is written as version 1, which older readers take.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 FORMATS = ("openvino", "onnx", "savedmodel", "keras")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -226,8 +227,9 @@ def file_entries(root: Path) -> dict[str, dict]:
 
 def write_manifest(root: Path, manifest: dict) -> dict:
     """Checksum every file under ``root`` into ``manifest`` and write it (temp name, rename)."""
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, **manifest,
-                "files": file_entries(root)}  # fmt: skip
+    version = 2 if "keras" in manifest.get("formats", {}) else 1  # the oldest that reads it
+    content = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}
+    manifest = {"format": FORMAT, "format_version": version, **content, "files": file_entries(root)}
     _check_manifest(root, manifest)
     fd, tmp = tempfile.mkstemp(dir=root, prefix=".manifest-", suffix=".tmp")
     with os.fdopen(fd, "w") as f:

@@ -65,6 +65,17 @@ def test_a_missing_file_is_refused(bundle_dir):
         bundles.load(bundle_dir)
 
 
+def test_a_bundle_is_written_at_the_oldest_version_that_reads_it(bundle_dir):
+    assert bundles.load(bundle_dir).manifest["format_version"] == 1  # older readers take it
+    (bundle_dir / "keras").mkdir()
+    (bundle_dir / "keras" / "model.weights.h5").write_bytes(b"weights")
+    fields = manifest_fields()
+    fields["formats"] = {**fields["formats"], "keras": "keras/model.weights.h5"}
+    manifest = bundles.write_manifest(bundle_dir, fields)
+    assert manifest["format_version"] == 2 == bundles.FORMAT_VERSION  # keras came with 2
+    assert bundles.load(bundle_dir).formats == ("onnx", "keras")
+
+
 def test_a_newer_format_version_is_refused(bundle_dir):
     rewrite(bundle_dir, format_version=bundles.FORMAT_VERSION + 1)
     with pytest.raises(bundles.BundleError, match=r"newer than this gesture_rt reads"):

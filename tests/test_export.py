@@ -107,6 +107,11 @@ def test_the_keras_weights_rebuild_the_network_for_the_training_tools(exported, 
         load_network(tmp_path / "nothing")
 
 
+def test_keras_weights_alone_are_not_a_bundle():
+    with pytest.raises(ValueError, match=r"Keras weights alone make a bundle no engine can run"):
+        ex.ExportOptions(formats=("keras",))
+
+
 def test_auto_picks_openvino_on_cpu_and_engines_check_their_input(exported):
     out, _ = exported
     with open_engine(out) as engine:

@@ -14,11 +14,12 @@ from training import report
 LABELS = ["Swiping Left", "Swiping Right", "Thumb Up"]
 
 
-def make_run(root, name, curve=(), evaluation=True, labels=LABELS, boundaries=(300,)):
+def make_run(root, name, curve=(), evaluation=True, labels=LABELS, boundaries=(300,), init=None):
     folder = root / name
     folder.mkdir()
+    training = {"boundaries": list(boundaries), "records": "rec", "init": init}
     config = {"model": {"arch": "modified_i3d", "width": 0.25}, "labels": labels,
-              "training": {"boundaries": list(boundaries)}}  # fmt: skip
+              "training": training}  # fmt: skip
     (folder / "config.json").write_text(json.dumps(config))
     lines = [{"kind": "train", "step": s, "loss": 1.0} for s, _ in curve]
     lines += [{"kind": "validation", "step": s, "top1": t, "top5": 1.0} for s, t in curve]
@@ -37,7 +38,7 @@ def make_run(root, name, curve=(), evaluation=True, labels=LABELS, boundaries=(3
 def test_one_command_writes_every_figure_and_the_report(tmp_path, capsys):
     a = make_run(tmp_path, "a", curve=[(100, 0.2), (200, 0.6), (400, 0.9)])
     b = make_run(tmp_path, "b", curve=[(100, 0.1), (200, 0.5)], evaluation=False)
-    c = make_run(tmp_path, "c", evaluation=True)
+    c = make_run(tmp_path, "c", evaluation=True, init="runs/a")
     out = tmp_path / "report"
     assert report.main([str(a), str(b), str(c), "--out", str(out),
                         "--names", "Modified-I3D,I3D,G-I3D", "--title", "Ours"]) == 0  # fmt: skip
@@ -47,9 +48,10 @@ def test_one_command_writes_every_figure_and_the_report(tmp_path, capsys):
         "report.md", "top1_vs_step.png"]  # fmt: skip
     text = (out / "report.md").read_text()
     assert text.startswith("# Ours\n")
-    row = "| Modified-I3D | modified_i3d (width 0.25) | 90.00% (400) | 90.00% | 100.00% | 30 |"
-    assert row in text
-    assert "| I3D | modified_i3d (width 0.25) | 50.00% (200) | — | — | — |" in text
+    first = "| Modified-I3D | modified_i3d (width 0.25) | rec | scratch | 90.00% (400) | 90.00% |"
+    assert f"{first} 100.00% | 30 |" in text
+    assert "| I3D | modified_i3d (width 0.25) | rec | scratch | 50.00% (200) | — | — | — |" in text
+    assert "| G-I3D | modified_i3d (width 0.25) | rec | runs/a | — |" in text
     assert "| 1 | 85.00% | — |" in text and "| None | 80.00% |" in text  # table 5.2
     assert "lowest Swiping Left 80.0%" in text
     assert "Not evaluated (no eval output): I3D" in text
@@ -76,6 +78,32 @@ def test_bad_runs_are_named(tmp_path, capsys, setup, argv, message):
     assert __import__("re").search(message, capsys.readouterr().err)
 
 
+def broken(folder, file, text):
+    (folder / file).write_text(text)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: broken(f, "config.json", "[]"), r"config.json is not a run's settings"),
+        (lambda f: broken(f, "metrics.jsonl", '{"kind": "validation", "step": null, "top1": 1}'),
+         r"metrics.jsonl has validation lines without a numeric step"),
+        (lambda f: broken(f, "eval-validation/metrics.json", '{"top1": 1, "top5": 1, "clips": 3}'),
+         r"metrics.json lacks per_class"),
+        (lambda f: broken(f, "eval-validation/metrics.json", json.dumps(
+            {"top1": 1, "top5": 1, "clips": 3, "per_class": {"a": 1.0, "b": 1.0},
+             "confusion": [[1, 0]]})), r"needs a 2 x 2 confusion matrix"),
+    ],
+)  # fmt: skip
+def test_damaged_run_files_are_named_before_anything_is_written(tmp_path, capsys, damage, message):
+    folder = damage(make_run(tmp_path, "run", curve=[(100, 0.5)]))
+    out = tmp_path / "out"
+    assert report.main([str(folder), "--out", str(out)]) == 2
+    assert __import__("re").search(message, capsys.readouterr().err)
+    assert not out.exists()
+
+
 def test_runs_need_distinct_names_and_the_same_classes(tmp_path, capsys):
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
@@ -83,6 +111,9 @@ def test_runs_need_distinct_names_and_the_same_classes(tmp_path, capsys):
     b = make_run(tmp_path / "two", "run")
     assert report.main([str(a), str(b), "--out", str(tmp_path / "o")]) == 2
     assert "distinct names" in capsys.readouterr().err
+    for names in ("a b,a_b", "x, x"):  # one file name; one name once stripped
+        assert report.main([str(a), str(b), "--out", str(tmp_path / "o"), "--names", names]) == 2
+        assert "distinct names" in capsys.readouterr().err
     other = make_run(tmp_path, "other", labels=["A", "B", "C"])
     assert report.main([str(a), str(other), "--out", str(tmp_path / "o")]) == 2
     assert "different classes" in capsys.readouterr().err

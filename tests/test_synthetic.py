@@ -316,6 +316,7 @@ def test_a_failed_dataset_leaves_nothing_behind(tmp_path, monkeypatch):
         ({"frames": 0}, "frames must be a positive integer"),
         ({"frames": 2.5}, "frames must be a positive integer"),
         ({"size": (20, 20)}, "size must be at least 32x32"),
+        ({"size": (100, 5000)}, "size must be at most 4096 pixels a side"),
         ({"size": (100,)}, r"size must be \(height, width\)"),
         ({"fps": 0}, "fps must be a positive finite number"),
         ({"fps": 5e-324}, "fps must be within"),

@@ -153,9 +153,14 @@ def _bundle_network(loaded: bundles.Bundle) -> Network:
             f"bundle {loaded.root} holds {list(loaded.formats)} networks, which cannot be "
             f"differentiated; export it with --formats ...,keras or give its training run"
         )
-    spec = {**loaded.manifest["model"], "folded": True}
-    spec["input_shape"] = tuple(spec["input_shape"])
-    model = build_model(**spec)
+    try:
+        spec = {**loaded.manifest["model"], "folded": True}
+        spec["input_shape"] = tuple(spec["input_shape"])
+        model = build_model(**spec)
+    except (TypeError, KeyError, ValueError) as error:
+        raise bundles.BundleError(
+            f"bundle {loaded.root}: its model options cannot build a network ({error})"
+        ) from None
     try:
         model.load_weights(loaded.path("keras"))
     except ValueError as error:

@@ -52,6 +52,10 @@ class ExportOptions:
             raise ValueError(
                 f"formats must be distinct names from {bundles.FORMATS}, got {self.formats!r}"
             )
+        if formats == ("keras",):
+            raise ValueError(
+                "formats: Keras weights alone make a bundle no engine can run; add openvino or onnx"
+            )
         object.__setattr__(self, "formats", formats)
         if self.precision not in bundles.PRECISIONS:
             raise ValueError(

@@ -40,8 +40,15 @@ def load_run(folder: str | Path, name: str | None = None, split: str = "validati
     """A run folder's config, its logged validation top-1 by step and its evaluation output."""
     folder = Path(folder)
     config = read_config(folder)  # FileNotFoundError names a folder that is not a run
-    curve = sorted((int(m["step"]), float(m["top1"])) for m in read_metrics(folder)
-                   if m.get("kind") == "validation" and "top1" in m)  # fmt: skip
+    if not isinstance(config, dict):
+        raise ValueError(f"runs: {folder / 'config.json'} is not a run's settings (an object)")
+    lines = [
+        m for m in read_metrics(folder) if isinstance(m, dict) and m.get("kind") == "validation"
+    ]
+    if not all(_number(m.get("step")) and _number(m.get("top1")) for m in lines):
+        raise ValueError(f"runs: {folder / 'metrics.jsonl'} has validation lines without a "
+                         f"numeric step and top1")  # fmt: skip
+    curve = sorted((int(m["step"]), float(m["top1"])) for m in lines)
     evaluation = None
     path = folder / f"eval-{split}" / "metrics.json"
     if path.is_file():
@@ -49,12 +56,38 @@ def load_run(folder: str | Path, name: str | None = None, split: str = "validati
             evaluation = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"runs: {path} is not a readable evaluation ({error})") from None
+        _check_evaluation(path, evaluation)
     if not curve and evaluation is None:
         raise ValueError(
             f"runs: {folder} has neither validation lines in its log nor an evaluation in "
             f"eval-{split}/ (run python -m training.evaluate {folder} --records ...)"
         )
     return Run(name or folder.name, folder, config, curve, evaluation)
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _check_evaluation(path: Path, evaluation) -> None:
+    """What the report reads from ``training.evaluate``'s metrics.json, checked up front."""
+    problem = None
+    if not isinstance(evaluation, dict):
+        problem = "is not an object"
+    elif not all(_number(evaluation.get(k)) for k in ("top1", "top5", "clips")):
+        problem = "lacks numeric top1, top5 and clips"
+    elif not isinstance(evaluation.get("per_class"), dict) or not evaluation["per_class"]:
+        problem = "lacks per_class accuracies"
+    else:
+        classes = len(evaluation["per_class"])
+        matrix = evaluation.get("confusion")
+        if not (isinstance(matrix, list) and len(matrix) == classes
+                and all(isinstance(r, list) and len(r) == classes for r in matrix)):  # fmt: skip
+            problem = f"needs a {classes} x {classes} confusion matrix"
+        elif not isinstance(evaluation.get("dilation_sweep", {}), dict):
+            problem = "has a dilation_sweep that is not an object"
+    if problem:
+        raise ValueError(f"runs: {path} {problem} (is it training.evaluate's output?)")
 
 
 def plot_curves(runs: Sequence[Run], path: str | Path) -> Path:
@@ -64,7 +97,9 @@ def plot_curves(runs: Sequence[Run], path: str | Path) -> Path:
     legend = "learning rate drop"
     for run in runs:
         steps, top1 = zip(*run.curve, strict=True)
-        line = axes.plot(steps, 100 * np.asarray(top1), marker="o", markersize=3, label=run.name)
+        start = run.config.get("training", {}).get("init")
+        label = f"{run.name} (from {start})" if start else run.name
+        line = axes.plot(steps, 100 * np.asarray(top1), marker="o", markersize=3, label=label)
         for boundary in run.config.get("training", {}).get("boundaries", []):
             axes.axvline(boundary, color=line[0].get_color(), linestyle="--", alpha=0.5,
                          label=legend)  # fmt: skip
@@ -118,16 +153,21 @@ def write_report(runs: Sequence[Run], out: str | Path, title: str = "Training re
 
 
 def _summary_table(runs: Sequence[Run]) -> str:
-    rows = ["| run | architecture | validation top-1 (last logged, step) | evaluated top-1 | "
-            "top-5 | clips |", "|---|---|---|---|---|---|"]  # fmt: skip
+    rows = ["| run | architecture | trained on | from | validation top-1 (last logged, step) | "
+            "evaluated top-1 | top-5 | clips |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for run in runs:
-        model = run.config.get("model", {})
-        arch = f"{model.get('arch', '?')} (width {model.get('width', 1.0):g})"
-        logged = f"{100 * run.curve[-1][1]:.2f}% ({run.curve[-1][0]})" if run.curve else "—"
+        model, training = run.config.get("model", {}), run.config.get("training", {})
         e = run.evaluation or {}
-        evaluated = [f"{100 * e[k]:.2f}%" if k in e else "—" for k in ("top1", "top5")]
-        rows.append(f"| {run.name} | {arch} | {logged} | {' | '.join(evaluated)} | "
-                    f"{e.get('clips', '—')} |")  # fmt: skip
+        cells = [
+            run.name,
+            f"{model.get('arch', '?')} (width {model.get('width', 1.0):g})",
+            str(training.get("records", "—")),
+            str(training.get("init") or "scratch"),
+            f"{100 * run.curve[-1][1]:.2f}% ({run.curve[-1][0]})" if run.curve else "—",
+            *(f"{100 * e[k]:.2f}%" if k in e else "—" for k in ("top1", "top5")),
+            str(e.get("clips", "—")),
+        ]
+        rows.append(f"| {' | '.join(cells)} |")
     return "\n".join(rows)
 
 
@@ -165,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         names = args.names.split(",") if args.names else [Path(r).name for r in args.runs]
+        names = [n.strip() for n in names]
         if len(names) != len(args.runs):
             raise ValueError(f"names: {len(names)} names for {len(args.runs)} runs")
-        if len(set(names)) != len(names):
-            raise ValueError(f"names: runs need distinct names, got {names} (pass --names)")
-        runs = [load_run(r, n.strip(), args.split) for r, n in zip(args.runs, names, strict=True)]
+        if len({_file_name(n) for n in names}) != len(names) or not all(names):
+            raise ValueError(f"names: runs need distinct names (as file names too), got {names}")
+        runs = [load_run(r, n, args.split) for r, n in zip(args.runs, names, strict=True)]
         report = write_report(runs, args.out, args.title)
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,6 +8,7 @@ clock. ``open_source(spec)`` picks the kind from the ``--source`` text.
 
 from __future__ import annotations
 
+import re
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -134,7 +135,7 @@ class ImageFolderSource(Source):
     def __init__(self, folder: str | Path, fps: float | None = None, loop: bool = False) -> None:
         self.folder = Path(folder)
         self.name = f"images {self.folder}"
-        self.paths = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.paths = image_paths(self.folder)
         if not self.paths:
             kinds = ", ".join(IMAGE_SUFFIXES)
             raise SourceError(f"source: {self.folder} holds no images ({kinds})")
@@ -152,6 +153,17 @@ class ImageFolderSource(Source):
         timestamp = self._index * 1000.0 / self.fps
         self._index += 1
         return frame, timestamp
+
+
+def image_paths(folder: Path) -> list[Path]:
+    """A folder's image files in frame order: by name, numbers compared as numbers (so 2.jpg
+    comes before 10.jpg whether or not the names are zero-padded)."""
+
+    def key(path: Path) -> list:
+        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(files, key=key)
 
 
 class SyntheticSource(Source):

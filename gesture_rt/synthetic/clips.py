@@ -18,6 +18,7 @@ from gesture_rt.synthetic.scene import RELAXED, HandPose, Scene
 # with clutter, a person, lighting drift, noise and shake that a network must learn to ignore.
 DEFAULT_DIFFICULTY = 0.6
 MIN_SIZE = 32  # pixels: below this the hand is a few pixels wide
+MAX_SIZE = 4096  # pixels a side: a 40-frame clip of 4096x4096 already takes 2 GB
 GESTURE_SECONDS = 1.8  # a Jester gesture's typical length (its clips last about 3 s)
 FPS_RANGE = (0.5, 1000.0)
 TRANSITION = 0.25  # seconds the stream's hand takes between rest and a gesture's ends
@@ -285,6 +286,8 @@ def _frame_size(size) -> tuple[int, int]:
             f"size must be at least {MIN_SIZE}x{MIN_SIZE} pixels (smaller, the hand would be a "
             f"few pixels wide), got {size!r}"
         )
+    if max(height, width) > MAX_SIZE:
+        raise ValueError(f"size must be at most {MAX_SIZE} pixels a side, got {size!r}")
     return height, width
 
 

@@ -64,6 +64,8 @@ def explain(args: argparse.Namespace) -> dict:
     if not 16 <= args.cell <= 1024:
         raise ValueError(f"cell must be 16..1024 pixels, got {args.cell}")
     render.sampled_frames(1, args.columns)  # validates --columns before the slow part
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"out: {args.out} exists and is not a folder")
     steps = tqdm(total=3, desc="grad-cam", unit="step", disable=args.quiet)
     steps.set_postfix_str("model")
     network = load_network(args.model)
@@ -96,13 +98,19 @@ def explain(args: argparse.Namespace) -> dict:
         "files": [str(f) for f in files],
     }  # fmt: skip
     if clip.boxes is not None:
-        summary["hand_energy_ratio"] = {name: round(hand_energy_ratio(m, clip.boxes), 3)
-                                        for name, m in cam.maps.items()}  # fmt: skip
+        summary["hand_energy_ratio"] = hand_ratios(cam.maps, clip.boxes)
     summary_path = out / "summary.json"
     temporary = summary_path.with_name(".summary.json.partial")
-    temporary.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    temporary.write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n", encoding="utf-8")
     temporary.replace(summary_path)
     return summary
+
+
+def hand_ratios(maps: dict[str, np.ndarray], boxes: np.ndarray) -> dict[str, float | None]:
+    """Each map's hand energy ratio, rounded; None (JSON null: it has no NaN) where no frame
+    shows the hand inside the crop."""
+    ratios = {name: hand_energy_ratio(heat, boxes) for name, heat in maps.items()}
+    return {name: round(r, 3) if np.isfinite(r) else None for name, r in ratios.items()}
 
 
 def _save_maps(path: Path, maps: dict[str, np.ndarray]) -> Path:

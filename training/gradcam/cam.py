@@ -154,7 +154,10 @@ def grad_cam(model, clip: np.ndarray, target: int | str | None = None,
             f"clip must be a float array of shape {expected} (frames, height, width, channels), "
             f"got {clip.dtype} {clip.shape}"
         )
-    labels = list(labels) if labels is not None else [str(i) for i in range(model.output_shape[-1])]
+    classes = model.output_shape[-1]
+    labels = list(labels) if labels is not None else [str(i) for i in range(classes)]
+    if len(labels) != classes:
+        raise ValueError(f"labels: {len(labels)} names for the model's {classes} classes")
     index = class_choice(target, labels)
     probe = keras.Model(model.input, [*(model.get_layer(n).output for n in names), model.output])
     batch = tf.constant(clip[None], tf.float32)
@@ -180,11 +183,7 @@ def hand_energy_ratio(heat: np.ndarray, boxes: np.ndarray) -> float:
     boxes = np.asarray(boxes, np.float64)
     if heat.ndim != 3 or boxes.shape != (heat.shape[0], 4):
         raise ValueError(f"heat must be T x H x W and boxes T x 4, got {heat.shape}, {boxes.shape}")
-    height, width = heat.shape[1:]
-    mask = np.zeros(heat.shape, bool)
-    for t in np.flatnonzero(~np.isnan(boxes).any(axis=1)):
-        x0, y0, x1, y1 = np.clip(np.round(boxes[t]), 0, [width, height, width, height]).astype(int)
-        mask[t, y0:y1, x0:x1] = True
+    mask = hand_mask(boxes, heat.shape)
     shown = mask.any(axis=(1, 2))  # frames whose hand is (partly) inside the map
     if not shown.any():
         return float("nan")
@@ -192,3 +191,13 @@ def hand_energy_ratio(heat: np.ndarray, boxes: np.ndarray) -> float:
     if total <= 0:
         return 0.0
     return float(heat[mask].sum() / total / mask[shown].mean())
+
+
+def hand_mask(boxes: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """T x H x W booleans: True inside each frame's hand box (boxes T x 4, NaN: no hand)."""
+    frames, height, width = shape
+    mask = np.zeros((frames, height, width), bool)
+    for t in np.flatnonzero(~np.isnan(boxes).any(axis=1)):
+        x0, y0, x1, y1 = np.clip(np.round(boxes[t]), 0, [width, height, width, height]).astype(int)
+        mask[t, y0:y1, x0:x1] = True
+    return mask

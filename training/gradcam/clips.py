@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 
 from gesture_rt import Preprocessor
-from gesture_rt.live.sources import IMAGE_SUFFIXES
+from gesture_rt.live.sources import IMAGE_SUFFIXES, image_paths
 from gesture_rt.synthetic import DEFAULT_DIFFICULTY, render_clip
-from gesture_rt.synthetic.clips import CONTEXTS
+from gesture_rt.synthetic.clips import CONTEXTS, FPS_RANGE
 from training.data.convert import sample_indices
 
 SYNTHETIC = "synthetic:"
@@ -48,15 +48,16 @@ def load_clip(spec: str | Path, input_shape: Sequence[int], resize_short: int, f
     rate it was trained at, which the source is resampled to (sample and hold). ``source_fps``
     overrides a file's own rate (a folder of frames is taken to be at ``fps``)."""
     frames, crop = int(input_shape[0]), int(input_shape[1])
+    _check_rate("source_fps", source_fps)
     text = str(spec)
     if text.startswith(SYNTHETIC):
         return _synthetic(text, frames, crop, resize_short, fps)
     path = Path(spec)
     if path.is_dir():
-        paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths = image_paths(path)
         if not paths:
             raise ValueError(f"clip: {path} holds no frames ({', '.join(IMAGE_SUFFIXES)})")
-        rate = source_fps or fps
+        rate = fps if source_fps is None else source_fps
         _check_length(path, len(paths), rate)
         chosen = _choose(len(paths), rate, fps, frames)
         return _prepared(path.name, [_read_image(paths[i]) for i in chosen], chosen, crop,
@@ -123,9 +124,10 @@ def _video(path: Path, frames: int, crop: int, resize_short: int, fps: float,
     """Two passes: count the frames, then keep only the chosen ones (a long video would not fit
     in memory decoded)."""
     capture = cv2.VideoCapture(str(path))
-    rate = source_fps or capture.get(cv2.CAP_PROP_FPS) or fps
-    if not 0.5 <= rate <= 1000:
-        rate = fps
+    rate = source_fps
+    if rate is None:  # the file's own rate, where it states a believable one
+        native = capture.get(cv2.CAP_PROP_FPS)
+        rate = native if FPS_RANGE[0] <= native <= FPS_RANGE[1] else fps
     count = 0
     limit = int(MAX_SECONDS * rate) + 1
     while count <= limit and capture.grab():
@@ -146,6 +148,13 @@ def _video(path: Path, frames: int, crop: int, resize_short: int, fps: float,
             kept[index] = image
     capture.release()
     return _prepared(path.name, [kept[i] for i in chosen], chosen, crop, resize_short)
+
+
+def _check_rate(name: str, rate: float | None) -> None:
+    if rate is not None and not (
+        isinstance(rate, int | float) and FPS_RANGE[0] <= rate <= FPS_RANGE[1]
+    ):
+        raise ValueError(f"{name} must be a frame rate in {list(FPS_RANGE)}, got {rate!r}")
 
 
 def _check_length(path: Path, count: int, rate: float) -> None:
