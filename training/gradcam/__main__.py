@@ -14,11 +14,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 import training  # noqa: F401  (TensorFlow's CPU settings, before it is imported)
+from training.checkpoints import Network, load_network
 from training.gradcam import render
-from training.gradcam.cam import grad_cam, hand_energy_ratio
-from training.gradcam.clips import SYNTHETIC, load_clip
+from training.gradcam.cam import GradCam, grad_cam, hand_energy_ratio
+from training.gradcam.clips import SYNTHETIC, Clip, load_clip
 
 DEFAULT_FPS = 12.0  # Jester's rate, for a training run (a bundle names its own)
 
@@ -57,37 +59,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def explain(args: argparse.Namespace) -> dict:
-    from tqdm import tqdm
-
-    from training.checkpoints import load_network
-
+    """Run the command: check the options, compute the maps, write the files; the summary."""
     if not 16 <= args.cell <= 1024:
         raise ValueError(f"cell must be 16..1024 pixels, got {args.cell}")
     render.sampled_frames(1, args.columns)  # validates --columns before the slow part
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"out: {args.out} exists and is not a folder")
-    steps = tqdm(total=3, desc="grad-cam", unit="step", disable=args.quiet)
-    steps.set_postfix_str("model")
-    network = load_network(args.model)
-    fps = network.training_fps or DEFAULT_FPS
-    steps.update()
-    steps.set_postfix_str("clip")
-    clip = load_clip(args.clip, network.model.input_shape[1:], network.resize_short, fps,
-                     args.source_fps)  # fmt: skip
-    steps.update()
-    steps.set_postfix_str("gradients")
-    cam = grad_cam(network.model, clip.frames, args.target, args.layers, network.labels)
-    steps.update()
-    steps.close()
+    network, clip, cam = _compute(args)
     out = Path(args.out or f"gradcam-{_safe(clip.name)}")
     out.mkdir(parents=True, exist_ok=True)
-    images = clip.images()
-    picture = render.grid(images, cam.maps, args.columns, args.cell, clip.boxes)
-    files = [render.write_grid(out / "grid.png", picture)]
-    if args.animation != "none":
-        for name in tqdm(cam.maps, desc="animations", unit="endpoint", disable=args.quiet):
-            frames = render.animation_frames(images, cam.maps[name], f"{name}: {cam.label}")
-            files.append(render.write_animation(out / f"{name}.{args.animation}", frames, fps))
+    files = _write_pictures(args, out, clip, cam, network.training_fps or DEFAULT_FPS)
     files.append(_save_maps(out / "maps.npz", cam.maps))
     top = np.argsort(-cam.probabilities)[:3]
     summary = {
@@ -99,11 +80,39 @@ def explain(args: argparse.Namespace) -> dict:
     }  # fmt: skip
     if clip.boxes is not None:
         summary["hand_energy_ratio"] = hand_ratios(cam.maps, clip.boxes)
-    summary_path = out / "summary.json"
-    temporary = summary_path.with_name(".summary.json.partial")
+    temporary = out / ".summary.json.partial"
     temporary.write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    temporary.replace(summary_path)
+    temporary.replace(out / "summary.json")
     return summary
+
+
+def _compute(args: argparse.Namespace) -> tuple[Network, Clip, GradCam]:
+    """Load the network and the clip, and take the gradients (with a progress bar)."""
+    steps = tqdm(total=3, desc="grad-cam", unit="step", disable=args.quiet)
+    steps.set_postfix_str("model")
+    network = load_network(args.model)
+    steps.update()
+    steps.set_postfix_str("clip")
+    clip = load_clip(args.clip, network.model.input_shape[1:], network.resize_short,
+                     network.training_fps or DEFAULT_FPS, args.source_fps)  # fmt: skip
+    steps.update()
+    steps.set_postfix_str("gradients")
+    cam = grad_cam(network.model, clip.frames, args.target, args.layers, network.labels)
+    steps.update()
+    steps.close()
+    return network, clip, cam
+
+
+def _write_pictures(args: argparse.Namespace, out: Path, clip: Clip, cam: GradCam,
+                    fps: float) -> list[Path]:  # fmt: skip
+    images = clip.images()
+    picture = render.grid(images, cam.maps, args.columns, args.cell, clip.boxes)
+    files = [render.write_grid(out / "grid.png", picture)]
+    if args.animation != "none":
+        for name in tqdm(cam.maps, desc="animations", unit="endpoint", disable=args.quiet):
+            frames = render.animation_frames(images, cam.maps[name], f"{name}: {cam.label}")
+            files.append(render.write_animation(out / f"{name}.{args.animation}", frames, fps))
+    return files
 
 
 def hand_ratios(maps: dict[str, np.ndarray], boxes: np.ndarray) -> dict[str, float | None]:
