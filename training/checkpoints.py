@@ -17,6 +17,7 @@ from typing import Any
 from gesture_rt import bundle as bundles
 
 CONFIG = "config.json"
+JESTER_FPS = 12.0  # Jester's frames (and the synthetic data set's) are about 12 fps
 CHECKPOINTS = "checkpoints"
 METRICS = "metrics.jsonl"
 
@@ -113,13 +114,13 @@ def records_height(model_dir: str | Path, config: dict) -> int | None:
 class Network:
     """An evaluation-mode Keras network and how to feed it: frames resized so their short side is
     ``resize_short``, centre-cropped to the model's input, scaled to [-1, 1], RGB, at
-    ``training_fps`` (a bundle's; None for a run, whose records do not say)."""
+    ``training_fps`` (a bundle's; Jester's for a run, whose records do not say)."""
 
     model: Any
     labels: list[str]
     resize_short: int
     source: str
-    training_fps: float | None = None
+    training_fps: float = JESTER_FPS
 
 
 def load_network(checkpoint_or_bundle: str | Path) -> Network:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 import training  # noqa: F401  (TensorFlow's CPU settings, before it is imported)
+from training.data.records import write_text
 
 
 def predict(model, dataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -246,9 +247,7 @@ def _write_report(out: Path, result: dict, labels: Sequence[str]) -> None:
     ]
     if result.get("dilation_sweep"):
         lines += ["## Dilation sweep (table 5.2)", "", sweep_table(result["dilation_sweep"]), ""]
-    temporary = out / f".report.md.partial-{os.getpid()}"
-    temporary.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(temporary, out / "report.md")
+    write_text(out / "report.md", "\n".join(lines))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

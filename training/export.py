@@ -22,9 +22,9 @@ import numpy as np
 import training  # noqa: F401  (TensorFlow's CPU settings, before it is imported)
 from gesture_rt import bundle as bundles
 from gesture_rt.labels import JESTER_LABELS as LABELS
+from training.checkpoints import JESTER_FPS
 
 PARITY_TOLERANCE = 1e-3  # max |logit difference| / max |logit|, fp32
-JESTER_FPS = 12.0  # Jester's frames (and the synthetic data set's) are about 12 fps
 
 
 @dataclass(frozen=True)

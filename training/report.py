@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from training.checkpoints import read_config, read_metrics
+from training.data.records import write_text
 from training.evaluate import (
     plot_confusion,
     plot_per_class,
@@ -145,11 +145,8 @@ def write_report(runs: Sequence[Run], out: str | Path, title: str = "Training re
         lines += [f"Not evaluated (no eval output): {', '.join(missing)}; run "
                   "`python -m training.evaluate RUN --records DIR` for their per-class "
                   "accuracy, confusion matrix and dilation sweep.", ""]  # fmt: skip
-    report = out / "report.md"
-    temporary = out / f".report.md.partial-{os.getpid()}"
-    temporary.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(temporary, report)
-    return report
+    write_text(out / "report.md", "\n".join(lines))
+    return out / "report.md"
 
 
 def _summary_table(runs: Sequence[Run]) -> str:

@@ -26,15 +26,20 @@ def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.tfrecord"
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    """Write JSON atomically: a reader sees the old file or the whole new one, never a part."""
+def write_text(path: str | Path, text: str) -> None:
+    """Write text atomically: a reader sees the old file or the whole new one, never a part."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
-        temporary.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Write JSON atomically (see ``write_text``)."""
+    write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def read_manifest(folder: str | Path) -> dict:

@@ -17,12 +17,12 @@ import numpy as np
 from tqdm import tqdm
 
 import training  # noqa: F401  (TensorFlow's CPU settings, before it is imported)
+from gesture_rt.synthetic.dataset import write_image
 from training.checkpoints import Network, load_network
+from training.data.records import write_text
 from training.gradcam import render
 from training.gradcam.cam import GradCam, grad_cam, hand_energy_ratio
 from training.gradcam.clips import SYNTHETIC, Clip, load_clip
-
-DEFAULT_FPS = 12.0  # Jester's rate, for a training run (a bundle names its own)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -68,7 +68,7 @@ def explain(args: argparse.Namespace) -> dict:
     network, clip, cam = _compute(args)
     out = Path(args.out or f"gradcam-{_safe(clip.name)}")
     out.mkdir(parents=True, exist_ok=True)
-    files = _write_pictures(args, out, clip, cam, network.training_fps or DEFAULT_FPS)
+    files = _write_pictures(args, out, clip, cam, network.training_fps)
     files.append(_save_maps(out / "maps.npz", cam.maps))
     top = np.argsort(-cam.probabilities)[:3]
     summary = {
@@ -80,9 +80,7 @@ def explain(args: argparse.Namespace) -> dict:
     }  # fmt: skip
     if clip.boxes is not None:
         summary["hand_energy_ratio"] = hand_ratios(cam.maps, clip.boxes)
-    temporary = out / ".summary.json.partial"
-    temporary.write_text(json.dumps(summary, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    temporary.replace(out / "summary.json")
+    write_text(out / "summary.json", json.dumps(summary, indent=1, allow_nan=False) + "\n")
     return summary
 
 
@@ -94,7 +92,7 @@ def _compute(args: argparse.Namespace) -> tuple[Network, Clip, GradCam]:
     steps.update()
     steps.set_postfix_str("clip")
     clip = load_clip(args.clip, network.model.input_shape[1:], network.resize_short,
-                     network.training_fps or DEFAULT_FPS, args.source_fps)  # fmt: skip
+                     network.training_fps, args.source_fps)  # fmt: skip
     steps.update()
     steps.set_postfix_str("gradients")
     cam = grad_cam(network.model, clip.frames, args.target, args.layers, network.labels)
@@ -107,7 +105,7 @@ def _write_pictures(args: argparse.Namespace, out: Path, clip: Clip, cam: GradCa
                     fps: float) -> list[Path]:  # fmt: skip
     images = clip.images()
     picture = render.grid(images, cam.maps, args.columns, args.cell, clip.boxes)
-    files = [render.write_grid(out / "grid.png", picture)]
+    files = [write_image(out / "grid.png", picture)]
     if args.animation != "none":
         for name in tqdm(cam.maps, desc="animations", unit="endpoint", disable=args.quiet):
             frames = render.animation_frames(images, cam.maps[name], f"{name}: {cam.label}")

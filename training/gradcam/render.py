@@ -11,8 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gesture_rt.synthetic.dataset import write_image
-
 ANIMATIONS = ("gif", "mp4", "none")
 LABEL_WIDTH = 132  # pixels of the grid's left column (endpoint names)
 HEADER = 24  # pixels of the grid's top row (frame numbers)
@@ -118,7 +116,3 @@ def write_animation(path: str | Path, frames: Sequence[np.ndarray], fps: float) 
     finally:
         temporary.unlink(missing_ok=True)
     return path
-
-
-def write_grid(path: str | Path, image: np.ndarray) -> Path:
-    return write_image(path, image)
