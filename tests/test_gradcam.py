@@ -218,6 +218,10 @@ def test_a_synthetic_spec_knows_its_hand():
     clip = clips.load_clip("synthetic:thumb up,seed=4,difficulty=0.2,size=64x112",
                            (40, 64, 64, 3), 64)  # fmt: skip
     assert clip.label == "Thumb Up" and clip.boxes.shape == (40, 4)
+    # A 36-frame video as make-dataset writes it, its first 4 frames doubled as training does.
+    assert clip.indices.tolist()[:9] == [0, 0, 1, 1, 2, 2, 3, 3, 4] and clip.indices[-1] == 35
+    assert np.array_equal(clip.frames[0], clip.frames[1], equal_nan=True)
+    assert np.array_equal(clip.boxes[6], clip.boxes[7], equal_nan=True)
     inside = clip.boxes[~np.isnan(clip.boxes).any(axis=1)]
     assert len(inside) and (inside[:, 2] > inside[:, 0]).all()
     # The box moves with the frame's crop: 24 px of a 112-wide frame are cut on each side.

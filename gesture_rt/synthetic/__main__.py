@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gesture_rt.synthetic.clips import CONTEXTS, DEFAULT_DIFFICULTY, WHOLE
+from gesture_rt.synthetic.clips import CONTEXTS, DEFAULT_DIFFICULTY, VIDEO_FRAMES, WHOLE
 
 
 def size_argument(text: str) -> tuple[int, int]:
@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     make.add_argument("--test", type=int, default=0, help="unlabelled test videos (0)")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--proportions", choices=["balanced", "jester"], default="balanced")
-    make.add_argument("--frames", type=int, default=36, help="frames a video (36, 3 s at 12 fps)")
+    make.add_argument("--frames", type=int, default=VIDEO_FRAMES,
+                      help=f"frames a video ({VIDEO_FRAMES}, 3 s at 12 fps)")
     make.add_argument(
         "--size", type=size_argument, default=(100, 176), help="HEIGHTxWIDTH (100x176)"
     )

@@ -20,6 +20,7 @@ DEFAULT_DIFFICULTY = 0.6
 MIN_SIZE = 32  # pixels: below this the hand is a few pixels wide
 MAX_SIZE = 4096  # pixels a side: a 40-frame clip of 4096x4096 already takes 2 GB
 GESTURE_SECONDS = 1.8  # a Jester gesture's typical length (its clips last about 3 s)
+VIDEO_FRAMES = 36  # a synthetic Jester video: 3 s at 12 fps
 FPS_RANGE = (0.5, 1000.0)
 TRANSITION = 0.25  # seconds the stream's hand takes between rest and a gesture's ends
 # Around a clip's gesture the hand "hold"s its first and last pose, or "rest"s as in the stream:
@@ -44,7 +45,7 @@ class RenderedClip:
 def render_clip(
     label: str,
     seed: int,
-    frames: int = 36,
+    frames: int = VIDEO_FRAMES,
     size: tuple[int, int] = (100, 176),
     fps: float = 12.0,
     difficulty: float = DEFAULT_DIFFICULTY,

@@ -17,6 +17,7 @@ from gesture_rt.jester import LABELS_FILE, SPLIT_FILES, VIDEOS
 from gesture_rt.labels import JESTER_COUNTS, JESTER_LABELS
 from gesture_rt.synthetic.clips import (
     DEFAULT_DIFFICULTY,
+    VIDEO_FRAMES,
     WHOLE,
     GestureStream,
     _fps,
@@ -63,7 +64,7 @@ def make_dataset(
     test: int = 0,
     seed: int = 0,
     proportions: str = "balanced",
-    frames: int = 36,
+    frames: int = VIDEO_FRAMES,
     size: tuple[int, int] = (100, 176),
     fps: float = 12.0,
     difficulty: float = DEFAULT_DIFFICULTY,

@@ -14,7 +14,7 @@ import numpy as np
 from gesture_rt import Preprocessor
 from gesture_rt.live.sources import IMAGE_SUFFIXES, image_paths
 from gesture_rt.synthetic import DEFAULT_DIFFICULTY, render_clip
-from gesture_rt.synthetic.clips import CONTEXTS, FPS_RANGE
+from gesture_rt.synthetic.clips import CONTEXTS, FPS_RANGE, VIDEO_FRAMES
 from training.data.convert import sample_indices
 
 SYNTHETIC = "synthetic:"
@@ -103,11 +103,13 @@ def _size(text: str) -> tuple[int, int]:
 
 def _synthetic(spec: str, frames: int, crop: int, resize_short: int, fps: float) -> Clip:
     kwargs = {"seed": 0, "difficulty": DEFAULT_DIFFICULTY, **parse_synthetic(spec)}
-    rendered = render_clip(frames=frames, fps=fps, **kwargs)
+    # A video as make-dataset writes it, cut to the clip as training cut such videos.
+    rendered = render_clip(frames=VIDEO_FRAMES, fps=fps, **kwargs)
+    indices = sample_indices(VIDEO_FRAMES, frames)
     height, width = rendered.frames.shape[1:3]
-    clip = _prepared(spec, list(rendered.frames), np.arange(frames), crop, resize_short)
+    clip = _prepared(spec, list(rendered.frames[indices]), indices, crop, resize_short)
     return Clip(clip.name, clip.frames, clip.indices,
-                boxes_in_crop(rendered.boxes, height, width, resize_short, crop),
+                boxes_in_crop(rendered.boxes[indices], height, width, resize_short, crop),
                 rendered.label)  # fmt: skip
 
 
