@@ -28,8 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     make.add_argument("--test", type=int, default=0, help="unlabelled test videos (0)")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--proportions", choices=["balanced", "jester"], default="balanced")
-    make.add_argument("--frames", type=int, default=VIDEO_FRAMES,
-                      help=f"frames a video ({VIDEO_FRAMES}, 3 s at 12 fps)")
+    frames_help = f"frames a video ({VIDEO_FRAMES}, 3 s at 12 fps)"
+    make.add_argument("--frames", type=int, default=VIDEO_FRAMES, help=frames_help)
     make.add_argument(
         "--size", type=size_argument, default=(100, 176), help="HEIGHTxWIDTH (100x176)"
     )
