@@ -350,52 +350,83 @@ def test_grad_cam_of_a_real_video(real_frames, tmp_path, bundled):
     assert cam.maps["Mixed_4f"].shape == (40, 64, 64) and np.isfinite(cam.maps["Mixed_4f"]).all()
 
 
-# The thesis (5.3) found Mixed_4e, 4f and 5b focused on the hand in Jester videos. For the bundled
-# synthetic model at 64x64 this is measured on 50 clips of the 26 classes with a hand (seeds 1000+).
+# The thesis (5.3) found Mixed_4e, 4f and 5b focused on the hand in Jester videos. Measured here
+# on 50 synthetic clips of the 26 classes with a hand (seeds 1000+, difficulty 0.2), each for its
+# true class, for the 100-px model (Jester's frame height, as the thesis) and the 64-px default.
 CLAIM_LAYERS = ("Mixed_4e", "Mixed_4f", "Mixed_5b")
+FOCUS_MODEL = "modified_i3d_synthetic_100"
+# Where the claim does not hold (strict: a model that meets it turns these into failures).
+FOCUS_NOT_MET = {
+    "Mixed_4e": "measured 1.79; the hand's own mask on its 7x7 grid scores 5.83",
+    "Mixed_5b": "measured 1.53; the hand's own mask on its 4x4 grid scores 3.76",
+}
 
 
-@pytest.fixture(scope="module")
-def hand_ratios(bundled):
+def pooled_to_cells(volume: np.ndarray, grid, centres) -> np.ndarray:
+    """``volume`` averaged over each cell of an endpoint's ``grid``: every input position
+    belongs to the cell whose centre (``cell_centres``) is nearest."""
+    out = np.asarray(volume, np.float64)
+    for axis, (n, (first, spacing)) in enumerate(zip(grid, centres, strict=True)):
+        cell = np.clip(np.rint((np.arange(out.shape[axis]) - first) / spacing), 0, n - 1)
+        members = np.eye(n)[cell.astype(int)]  # positions x cells
+        average = members / np.maximum(members.sum(axis=0), 1)
+        out = np.moveaxis(np.tensordot(out, average, axes=([axis], [0])), -1, axis)
+    return out
+
+
+def hand_focus(network, size: str) -> tuple[dict, dict]:
     """Mean ratio per endpoint for the model's maps and for the best map its grid could hold:
     the hand's own mask averaged over each cell, then resized like the maps."""
     labels = [label for label in JESTER_LABELS if label != "No gesture"]
     ratios, ceilings = {}, {}
     for i in range(50):
-        spec = f"synthetic:{labels[i % len(labels)]},seed={1000 + i},difficulty=0.2,size=64x112"
-        clip = clips.load_clip(spec, bundled.model.input_shape[1:], bundled.resize_short)
-        cam = grad_cam(bundled.model, clip.frames, clip.label, "all", bundled.labels)
-        mask = hand_mask(clip.boxes, clip.frames.shape[:3]).astype(float)
+        spec = f"synthetic:{labels[i % len(labels)]},seed={1000 + i},difficulty=0.2,size={size}"
+        clip = clips.load_clip(spec, network.model.input_shape[1:], network.resize_short)
+        cam = grad_cam(network.model, clip.frames, clip.label, "all", network.labels)
+        mask = hand_mask(clip.boxes, clip.frames.shape[:3])
         for name, heat in cam.maps.items():
             ratios.setdefault(name, []).append(hand_energy_ratio(heat, clip.boxes))
-            grid = cam.raw[name].shape
-            pooled = mask.reshape(grid[0], -1, grid[1], mask.shape[1] // grid[1], grid[2],
-                                  mask.shape[2] // grid[2]).mean(axis=(1, 3, 5))  # fmt: skip
-            best = resize_trilinear(pooled, mask.shape, cell_centres(bundled.model, name))
+            centres = cell_centres(network.model, name)
+            best = pooled_to_cells(mask, cam.raw[name].shape, centres)
+            best = resize_trilinear(best, mask.shape, centres)
             ceilings.setdefault(name, []).append(hand_energy_ratio(best, clip.boxes))
     mean = {name: float(np.nanmean(values)) for name, values in ratios.items()}
     return mean, {name: float(np.nanmean(values)) for name, values in ceilings.items()}
 
 
-def test_hand_energy_is_measured_for_every_endpoint(hand_ratios, record_property):
-    ratios, ceilings = hand_ratios
-    record_property("measured: hand energy / area share, bundled model, 50 synthetic clips",
-                    {name: round(r, 2) for name, r in ratios.items()})  # fmt: skip
-    record_property("measured: the same for the hand's mask on each endpoint's grid (ceiling)",
-                    {name: round(r, 2) for name, r in ceilings.items()})  # fmt: skip
-    assert len(ratios) == 12 and all(np.isfinite(list(ratios.values())))
-    # The finer the grid, the more of its energy a map can put on the hand.
-    assert ceilings["Conv3d_1a_7x7"] > ceilings["Mixed_3c"] > ceilings["Mixed_4e"]
-    assert ceilings["Mixed_4e"] > ceilings["Mixed_5b"] > 1
+@pytest.fixture(scope="module")
+def focus():
+    return hand_focus(load_network(FOCUS_MODEL), "100x176")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not met by the bundled 64x64 model: measured 0.92 (Mixed_4e), 1.24 (Mixed_4f), "
-    "1.01 (Mixed_5b); even the hand's own mask on Mixed_5b's 2x2 grid averages only 1.40",
-)
-def test_the_thesis_layers_put_twice_their_area_share_of_heat_on_the_hand(hand_ratios):
-    hand_ratios = hand_ratios[0]
-    assert {name: hand_ratios[name] >= 2.0 for name in CLAIM_LAYERS} == dict.fromkeys(
-        CLAIM_LAYERS, True
-    ), {name: round(hand_ratios[name], 2) for name in CLAIM_LAYERS}
+@pytest.fixture(scope="module")
+def focus_64(bundled):
+    return hand_focus(bundled, "64x112")
+
+
+def test_pooling_to_cells_follows_the_cell_centres():
+    line = np.arange(10.0)[None, None, :]
+    # Cells centred at 1, 4 and 7 (spacing 3): positions 0-2, 3-5, 6-9 (the last takes the rest).
+    pooled = pooled_to_cells(line, (1, 1, 3), [(0, 1), (0, 1), (1.0, 3.0)])
+    assert pooled.ravel().tolist() == [1.0, 4.0, 7.5]
+
+
+def test_hand_energy_is_measured_for_every_endpoint(focus, focus_64, record_property):
+    for (ratios, ceilings), model in [(focus, FOCUS_MODEL), (focus_64, BUNDLED)]:
+        record_property(f"measured: hand energy / area share, {model}, 50 synthetic clips",
+                        {name: round(r, 2) for name, r in ratios.items()})  # fmt: skip
+        record_property(f"measured: the same for the hand's mask on its grids (ceiling), {model}",
+                        {name: round(r, 2) for name, r in ceilings.items()})  # fmt: skip
+        assert len(ratios) == 12 and all(np.isfinite(list(ratios.values())))
+        # The finer the grid, the more of its energy a map can put on the hand.
+        assert ceilings["Conv3d_1a_7x7"] > ceilings["Mixed_3c"] > ceilings["Mixed_4e"]
+        assert ceilings["Mixed_4e"] > ceilings["Mixed_5b"] > 1
+    # At 64 px Mixed_5b's cells are 32 px: a 2x2 grid cannot hold twice the hand's share.
+    assert focus_64[1]["Mixed_5b"] < 2 < focus[1]["Mixed_5b"]
+
+
+@pytest.mark.parametrize("layer", CLAIM_LAYERS)
+def test_the_thesis_layers_put_twice_their_area_share_of_heat_on_the_hand(focus, layer, request):
+    if layer in FOCUS_NOT_MET:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=FOCUS_NOT_MET[layer]))
+    assert focus[0][layer] >= 2.0, round(focus[0][layer], 2)
