@@ -9,6 +9,7 @@ from training.gradcam.cam import (
     hand_energy_ratio,
     layer_choices,
     localisation_map,
+    pool_to_cells,
     resize_trilinear,
     resolve_layers,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "layer_choices",
     "load_clip",
     "localisation_map",
+    "pool_to_cells",
     "resize_trilinear",
     "resolve_layers",
 ]

@@ -137,6 +137,25 @@ def resize_trilinear(volume: np.ndarray, shape: Sequence[int],
     return out
 
 
+def pool_to_cells(volume: np.ndarray, grid: Sequence[int], centres: Centres) -> np.ndarray:
+    """The inverse view of ``resize_trilinear``: ``volume`` averaged over each cell of an
+    endpoint's ``grid``, every position going to the cell centred nearest it (``centres`` as
+    ``cell_centres`` gives them; a position halfway between two goes to the later one)."""
+    out = np.asarray(volume, np.float64)
+    if out.ndim != len(grid) or len(centres) != len(grid):
+        raise ValueError(f"volume, grid and centres must have one entry per axis, got "
+                         f"{out.ndim}, {len(grid)}, {len(centres)}")  # fmt: skip
+    for axis, (n, (first, spacing)) in enumerate(zip(grid, centres, strict=True)):
+        cell = np.clip(np.floor((np.arange(out.shape[axis]) - first) / spacing + 0.5), 0, n - 1)
+        members = np.eye(n)[cell.astype(np.int64)]  # positions x cells
+        counts = members.sum(axis=0)
+        if not counts.all():
+            raise ValueError(f"grid: {n} cells spaced {spacing} leave some empty on axis {axis} "
+                             f"of {out.shape[axis]} positions")  # fmt: skip
+        out = np.moveaxis(np.tensordot(out, members / counts, axes=([axis], [0])), -1, axis)
+    return out
+
+
 def grad_cam(model, clip: np.ndarray, target: int | str | None = None,
              layers: str | Sequence[str] | None = None,
              labels: Sequence[str] | None = None) -> GradCam:  # fmt: skip
