@@ -426,7 +426,6 @@ def test_hand_energy_is_measured_for_every_endpoint(focus, focus_64, record_prop
         record_property(f"measured: the same for the hand's mask on its grids (ceiling), {model}",
                         {name: round(r, 2) for name, r in ceilings.items()})  # fmt: skip
         assert len(ratios) == 12 and all(np.isfinite(list(ratios.values())))
-        assert 0 <= right <= 50
 
 
 def test_the_finer_the_grid_the_more_heat_a_map_can_put_on_the_hand(focus, focus_64):
