@@ -6,16 +6,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gesture_rt.synthetic.clips import CONTEXTS, DEFAULT_DIFFICULTY, VIDEO_FRAMES, WHOLE
+from gesture_rt.synthetic.clips import (
+    CONTEXTS,
+    DEFAULT_DIFFICULTY,
+    VIDEO_FRAMES,
+    WHOLE,
+    size_from_text,
+)
 
 
 def size_argument(text: str) -> tuple[int, int]:
     """argparse type for HEIGHTxWIDTH (e.g. 100x176)."""
     try:
-        height, width = (int(n) for n in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH, got {text!r}") from None
-    return height, width
+        return size_from_text(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -277,6 +277,15 @@ def _positive_real(name: str, value) -> float:
     return float(value)
 
 
+def size_from_text(text: str) -> tuple[int, int]:
+    """HEIGHTxWIDTH (e.g. 100x176) -> (height, width); a ValueError for anything else."""
+    try:
+        height, width = (int(n) for n in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"expected HEIGHTxWIDTH, got {text!r}") from None
+    return height, width
+
+
 def _frame_size(size) -> tuple[int, int]:
     try:
         height, width = (operator.index(n) for n in size)

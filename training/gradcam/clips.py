@@ -14,7 +14,7 @@ import numpy as np
 from gesture_rt import Preprocessor
 from gesture_rt.live.sources import IMAGE_SUFFIXES, image_paths
 from gesture_rt.synthetic import DEFAULT_DIFFICULTY, render_clip
-from gesture_rt.synthetic.clips import CONTEXTS, FPS_RANGE, VIDEO_FRAMES
+from gesture_rt.synthetic.clips import CONTEXTS, FPS_RANGE, VIDEO_FRAMES, size_from_text
 from training.data.convert import sample_indices
 
 SYNTHETIC = "synthetic:"
@@ -88,17 +88,12 @@ def parse_synthetic(spec: str) -> dict:
                 f"{list(SYNTHETIC_KEYS)}"
             )
         try:
-            kwargs[key] = _size(value) if key == "size" else SYNTHETIC_KEYS[key](value)
+            kwargs[key] = size_from_text(value) if key == "size" else SYNTHETIC_KEYS[key](value)
         except ValueError:
             raise ValueError(f"clip: synthetic {key}={value!r} is not a valid value") from None
     if kwargs.get("context", "hold") not in CONTEXTS:
         raise ValueError(f"clip: synthetic context must be one of {CONTEXTS}")
     return kwargs
-
-
-def _size(text: str) -> tuple[int, int]:
-    height, _, width = text.lower().partition("x")
-    return int(height), int(width)
 
 
 def _synthetic(spec: str, frames: int, crop: int, resize_short: int, fps: float) -> Clip:
