@@ -128,7 +128,7 @@ def load_network(checkpoint_or_bundle: str | Path) -> Network:
     ``keras`` format, or the name of a bundled model."""
     path = Path(checkpoint_or_bundle)
     try:
-        resolve(path)
+        run_dir = resolve(path)[0]
     except FileNotFoundError as not_a_run:
         try:
             loaded = bundles.load(checkpoint_or_bundle)
@@ -142,7 +142,7 @@ def load_network(checkpoint_or_bundle: str | Path) -> Network:
         return _bundle_network(loaded)
     model, config = load_trained(path)
     crop = model.input_shape[2]
-    height = records_height(resolve(path)[0], config)
+    height = records_height(run_dir, config)
     return Network(model, list(config["labels"]), height or crop, str(path))
 
 
