@@ -146,6 +146,12 @@ def test_sweep_modes_follow_table_5_2():
     assert "| 1 | 91.72% | 91.50% |" in table and "| Full | 91.80% |" in table
 
 
+def checkpoint_step(run: Path) -> int:
+    """The step of the checkpoint a run's state file names, 0 before the first."""
+    latest = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
 def test_training_resumes_after_a_kill(records, tmp_path):
     """SIGKILL a training process after its second checkpoint; the same command resumes at that
     checkpoint's step, keeps the schedule (the rate drops at step 30, after the resume) and the
@@ -162,7 +168,9 @@ def test_training_resumes_after_a_kill(records, tmp_path):
                                    stderr=stderr)  # fmt: skip
     try:
         deadline = time.monotonic() + 300
-        while not (run / "checkpoints" / "ckpt-30.index").exists():
+        # Wait on the checkpoint state file, not on ckpt-30.index: TensorFlow writes the index
+        # before it names the checkpoint in the state file, and a kill between the two leaves 15.
+        while checkpoint_step(run) < 30:
             assert process.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, "no second checkpoint within 5 minutes"
             time.sleep(0.2)
@@ -172,7 +180,7 @@ def test_training_resumes_after_a_kill(records, tmp_path):
         process.wait()
     before = read_metrics(run)
     assert max(m["step"] for m in before) < 60
-    latest = int(tf.train.latest_checkpoint(str(run / "checkpoints")).rsplit("-", 1)[1])
+    latest = checkpoint_step(run)
     assert latest in (30, 45)  # (the kill may land after a third checkpoint)
     resumed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
                              timeout=600)  # fmt: skip
