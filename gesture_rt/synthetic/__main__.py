@@ -9,6 +9,7 @@ import sys
 from gesture_rt.synthetic.clips import (
     CONTEXTS,
     DEFAULT_DIFFICULTY,
+    JESTER_SIZE,
     VIDEO_FRAMES,
     WHOLE,
     size_from_text,
@@ -36,7 +37,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     frames_help = f"frames a video ({VIDEO_FRAMES}, 3 s at 12 fps)"
     make.add_argument("--frames", type=int, default=VIDEO_FRAMES, help=frames_help)
     make.add_argument(
-        "--size", type=size_argument, default=(100, 176), help="HEIGHTxWIDTH (100x176)"
+        "--size", type=size_argument, default=JESTER_SIZE, help="HEIGHTxWIDTH (100x176)"
     )
     make.add_argument("--fps", type=float, default=12.0)
     make.add_argument("--difficulty", type=float, default=DEFAULT_DIFFICULTY)
@@ -54,7 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cut.add_argument("--seconds", type=float, default=12.0, help="length of a stream (12 s)")
     cut.add_argument("--frames", type=int, default=40, help="frames a window (40)")
     cut.add_argument("--step", type=int, default=6, help="frames between windows (6)")
-    cut.add_argument("--size", type=size_argument, default=(100, 176), help="HEIGHTxWIDTH")
+    cut.add_argument("--size", type=size_argument, default=JESTER_SIZE, help="HEIGHTxWIDTH")
     cut.add_argument("--fps", type=float, default=12.0)
     cut.add_argument("--difficulty", type=float, default=DEFAULT_DIFFICULTY)
     cut.add_argument("--whole", type=float, default=WHOLE,

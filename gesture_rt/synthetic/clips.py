@@ -21,6 +21,7 @@ MIN_SIZE = 32  # pixels: below this the hand is a few pixels wide
 MAX_SIZE = 4096  # pixels a side: a 40-frame clip of 4096x4096 already takes 2 GB
 GESTURE_SECONDS = 1.8  # a Jester gesture's typical length (its clips last about 3 s)
 VIDEO_FRAMES = 36  # a synthetic Jester video: 3 s at 12 fps
+JESTER_SIZE = (100, 176)  # its frames: Jester's height and typical width
 FPS_RANGE = (0.5, 1000.0)
 TRANSITION = 0.25  # seconds the stream's hand takes between rest and a gesture's ends
 # Around a clip's gesture the hand "hold"s its first and last pose, or "rest"s as in the stream:
@@ -46,7 +47,7 @@ def render_clip(
     label: str,
     seed: int,
     frames: int = VIDEO_FRAMES,
-    size: tuple[int, int] = (100, 176),
+    size: tuple[int, int] = JESTER_SIZE,
     fps: float = 12.0,
     difficulty: float = DEFAULT_DIFFICULTY,
     context: str = "hold",

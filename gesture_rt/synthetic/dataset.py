@@ -17,6 +17,7 @@ from gesture_rt.jester import LABELS_FILE, SPLIT_FILES, VIDEOS
 from gesture_rt.labels import JESTER_COUNTS, JESTER_LABELS
 from gesture_rt.synthetic.clips import (
     DEFAULT_DIFFICULTY,
+    JESTER_SIZE,
     VIDEO_FRAMES,
     WHOLE,
     GestureStream,
@@ -65,7 +66,7 @@ def make_dataset(
     seed: int = 0,
     proportions: str = "balanced",
     frames: int = VIDEO_FRAMES,
-    size: tuple[int, int] = (100, 176),
+    size: tuple[int, int] = JESTER_SIZE,
     fps: float = 12.0,
     difficulty: float = DEFAULT_DIFFICULTY,
     workers: int | None = None,
@@ -114,7 +115,7 @@ def make_window_dataset(
     seconds: float = 12.0,
     frames: int = 40,
     step: int = 6,
-    size: tuple[int, int] = (100, 176),
+    size: tuple[int, int] = JESTER_SIZE,
     fps: float = 12.0,
     difficulty: float = DEFAULT_DIFFICULTY,
     whole: float = WHOLE,
@@ -266,7 +267,7 @@ def progress_bar(total: int, description: str, enabled: bool, unit: str = "video
 def contact_sheet(
     seed: int = 0,
     shown: int = 8,
-    size: tuple[int, int] = (100, 176),
+    size: tuple[int, int] = JESTER_SIZE,
     difficulty: float = DEFAULT_DIFFICULTY,
     labels: Sequence[str] = JESTER_LABELS,
 ) -> np.ndarray:

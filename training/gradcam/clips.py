@@ -14,7 +14,13 @@ import numpy as np
 from gesture_rt import Preprocessor
 from gesture_rt.live.sources import IMAGE_SUFFIXES, image_paths
 from gesture_rt.synthetic import DEFAULT_DIFFICULTY, render_clip
-from gesture_rt.synthetic.clips import CONTEXTS, FPS_RANGE, VIDEO_FRAMES, size_from_text
+from gesture_rt.synthetic.clips import (
+    CONTEXTS,
+    FPS_RANGE,
+    JESTER_SIZE,
+    VIDEO_FRAMES,
+    size_from_text,
+)
 from training.data.convert import sample_indices
 
 SYNTHETIC = "synthetic:"
@@ -44,9 +50,10 @@ class Clip:
 def load_clip(spec: str | Path, input_shape: Sequence[int], resize_short: int, fps: float = 12.0,
               source_fps: float | None = None) -> Clip:  # fmt: skip
     """``spec``: a video file, a folder of frames, or ``synthetic:LABEL[,seed=N][,difficulty=X]
-    [,context=hold|rest][,size=HxW]``. ``input_shape``: the network's (T, S, S, 3); ``fps``: the
-    rate it was trained at, which the source is resampled to (sample and hold). ``source_fps``
-    overrides a file's own rate (a folder of frames is taken to be at ``fps``)."""
+    [,context=hold|rest][,size=HxW]`` (size: Jester's shape at ``resize_short`` high unless given).
+    ``input_shape``: the network's (T, S, S, 3); ``fps``: the rate it was trained at, which the
+    source is resampled to (sample and hold). ``source_fps`` overrides a file's own rate (a folder
+    of frames is taken to be at ``fps``)."""
     frames, crop = int(input_shape[0]), int(input_shape[1])
     _check_rate("source_fps", source_fps)
     text = str(spec)
@@ -97,7 +104,10 @@ def parse_synthetic(spec: str) -> dict:
 
 
 def _synthetic(spec: str, frames: int, crop: int, resize_short: int, fps: float) -> Clip:
-    kwargs = {"seed": 0, "difficulty": DEFAULT_DIFFICULTY, **parse_synthetic(spec)}
+    # Without size=, Jester's frame shape at the network's own height: the clip is then neither
+    # blurred by upsampling nor thinned by downsampling on its way in.
+    size = (resize_short, round(resize_short * JESTER_SIZE[1] / JESTER_SIZE[0]))
+    kwargs = {"seed": 0, "difficulty": DEFAULT_DIFFICULTY, "size": size, **parse_synthetic(spec)}
     # A video as make-dataset writes it, cut to the clip as training cut such videos.
     rendered = render_clip(frames=VIDEO_FRAMES, fps=fps, **kwargs)
     indices = sample_indices(VIDEO_FRAMES, frames)
