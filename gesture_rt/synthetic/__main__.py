@@ -35,10 +35,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--proportions", choices=["balanced", "jester"], default="balanced")
     frames_help = f"frames a video ({VIDEO_FRAMES}, 3 s at 12 fps)"
+    size_help = "HEIGHTxWIDTH ({}x{})".format(*JESTER_SIZE)
     make.add_argument("--frames", type=int, default=VIDEO_FRAMES, help=frames_help)
-    make.add_argument(
-        "--size", type=size_argument, default=JESTER_SIZE, help="HEIGHTxWIDTH (100x176)"
-    )
+    make.add_argument("--size", type=size_argument, default=JESTER_SIZE, help=size_help)
     make.add_argument("--fps", type=float, default=12.0)
     make.add_argument("--difficulty", type=float, default=DEFAULT_DIFFICULTY)
     make.add_argument("--workers", type=int, default=None, help="processes (all cores)")
@@ -55,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cut.add_argument("--seconds", type=float, default=12.0, help="length of a stream (12 s)")
     cut.add_argument("--frames", type=int, default=40, help="frames a window (40)")
     cut.add_argument("--step", type=int, default=6, help="frames between windows (6)")
-    cut.add_argument("--size", type=size_argument, default=JESTER_SIZE, help="HEIGHTxWIDTH")
+    cut.add_argument("--size", type=size_argument, default=JESTER_SIZE, help=size_help)
     cut.add_argument("--fps", type=float, default=12.0)
     cut.add_argument("--difficulty", type=float, default=DEFAULT_DIFFICULTY)
     cut.add_argument("--whole", type=float, default=WHOLE,
