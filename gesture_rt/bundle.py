@@ -9,6 +9,12 @@ A bundle is a folder::
     keras/model.weights.h5  the folded network's Keras weights: no engine runs them; the training
                             side rebuilds the network from the manifest to differentiate it
                             (Grad-CAM) or fine-tune it
+    openvino-int8/model.xml|bin  an INT8 network beside the fp32 ones (optional)
+
+Every network above computes in fp32. ``precisions`` records what else may run and how often it
+agrees with fp32 (top-1, measured at export on clips like those a live recognizer sees): bf16
+(the fp32 network computed in bfloat16, where the exporting CPU could) and int8 (the INT8
+network). ``gesture_rt.precision`` decides from it what ``precision="auto"`` runs.
 
 Loading verifies the manifest's format version, that every path it names stays inside the bundle,
 and the size and SHA-256 of every file it lists; anything else is refused with ``BundleError``.
@@ -20,17 +26,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 FORMAT = "gesture_rt.bundle"
-# 2 added the keras format; a bundle without it is written as version 1, which older readers take.
-FORMAT_VERSION = 2
+# 2 added the keras format, 3 the precisions; a bundle is written at the oldest version that
+# holds what it has, so older readers take what they can run.
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 FORMATS = ("openvino", "onnx", "savedmodel", "keras")
-PRECISIONS = ("fp32", "fp16", "int8")
+REDUCED_PRECISIONS = ("bf16", "int8")
+INT8_NETWORK = "openvino-int8/model.xml"
 # Where each format's network lives inside a bundle.
 FORMAT_PATHS = {
     "openvino": "openvino/model.xml",
@@ -80,8 +89,16 @@ class Bundle:
         return tuple(f for f in FORMATS if f in self.manifest["formats"])
 
     @property
-    def precision(self) -> str:
-        return self.manifest["precision"]
+    def agreements(self) -> dict[str, dict | None]:
+        """bf16 and int8 -> their measured top-1 agreement with fp32 (``top1_agreement``,
+        ``clips``, ...), None where it was not measured; absent where the bundle has neither."""
+        return {p: e["agreement"] for p, e in self.manifest.get("precisions", {}).items()}
+
+    @property
+    def int8_network(self) -> Path | None:
+        """The INT8 network's OpenVINO IR, if the bundle has one."""
+        entry = self.manifest.get("precisions", {}).get("int8")
+        return None if entry is None else self.root / entry["network"]
 
     @property
     def training_fps(self) -> float:
@@ -176,8 +193,13 @@ def _check_manifest(root: Path, manifest: Any) -> None:
                       for f in files)  # fmt: skip
         if not covered:
             raise BundleError(f"bundle {root}: the {fmt} network {name!r} is not among its files")
-    if manifest["precision"] not in PRECISIONS:
-        raise BundleError(f"bundle {root}: precision must be one of {PRECISIONS}")
+    if manifest.get("precision", "fp32") != "fp32":  # format versions 1-2: the IR's own
+        raise BundleError(
+            f"bundle {root}: its network is {manifest['precision']!r} only (an older "
+            "gesture_rt's export); networks are now fp32 with INT8 beside them: re-export it "
+            "with `python -m training.export ... --int8`"
+        )
+    _check_precisions(root, manifest.get("precisions", {}), files)
     shape = manifest["input"].get("shape") if isinstance(manifest["input"], dict) else None
     if not (isinstance(shape, list) and len(shape) == 4 and all(_positive(n) for n in shape)):
         raise BundleError(f"bundle {root}: input shape must be 4 positive integers (T, H, W, C)")
@@ -189,7 +211,39 @@ def _check_manifest(root: Path, manifest: Any) -> None:
 
 
 REQUIRED = ("model", "labels", "input", "preprocessing", "training_fps", "stride", "threshold",
-            "precision", "formats", "files")  # fmt: skip
+            "formats", "files")  # fmt: skip
+
+
+def _check_precisions(root: Path, precisions: Any, files: dict) -> None:
+    """``precisions``: {bf16|int8: {"agreement": {...} or None, ...}}; int8 names its network,
+    which must be among the bundle's files."""
+    if not isinstance(precisions, dict) or not set(precisions) <= set(REDUCED_PRECISIONS):
+        raise BundleError(f"bundle {root}: precisions must map some of {REDUCED_PRECISIONS} to "
+                          f"their records, got {precisions!r}")  # fmt: skip
+    for precision, entry in precisions.items():
+        agreement = entry.get("agreement", ()) if isinstance(entry, dict) else ()
+        if agreement is not None and not _is_agreement(agreement):
+            raise BundleError(
+                f"bundle {root}: precisions.{precision}.agreement must be null or hold clips "
+                "(an integer >= 1), top1_agreement (0 to 1) and max_rel_diff (>= 0)"
+            )
+    if "int8" in precisions:
+        network = precisions["int8"].get("network")
+        target = inside(root, network)
+        if PurePosixPath(network).suffix != ".xml" or not any(inside(root, f) == target
+                                                              for f in files):  # fmt: skip
+            raise BundleError(f"bundle {root}: the int8 network {network!r} must be an OpenVINO "
+                              ".xml among its files")  # fmt: skip
+
+
+def _is_agreement(record: Any) -> bool:
+    if not isinstance(record, dict):
+        return False
+    share, difference = record.get("top1_agreement"), record.get("max_rel_diff")
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool)
+                  for v in (share, difference))  # fmt: skip
+    return (_positive(record.get("clips")) and numbers and 0 <= share <= 1
+            and 0 <= difference < float("inf"))  # fmt: skip
 
 
 def _positive(n: Any) -> bool:
@@ -225,9 +279,23 @@ def file_entries(root: Path) -> dict[str, dict]:
     return entries
 
 
+def replace_bundle(staged: Path, out: Path) -> None:
+    """Move the finished bundle ``staged`` to ``out``, replacing an old one only once the new
+    one is whole."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        staged.rename(out)
+        shutil.rmtree(old)
+    else:
+        staged.rename(out)
+
+
 def write_manifest(root: Path, manifest: dict) -> dict:
     """Checksum every file under ``root`` into ``manifest`` and write it (temp name, rename)."""
-    version = 2 if "keras" in manifest.get("formats", {}) else 1  # the oldest that reads it
+    version = (3 if "precisions" in manifest  # the oldest version that reads it
+               else 2 if "keras" in manifest.get("formats", {}) else 1)  # fmt: skip
     content = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}
     manifest = {"format": FORMAT, "format_version": version, **content, "files": file_entries(root)}
     _check_manifest(root, manifest)

@@ -72,8 +72,20 @@ def test_a_bundle_is_written_at_the_oldest_version_that_reads_it(bundle_dir):
     fields = manifest_fields()
     fields["formats"] = {**fields["formats"], "keras": "keras/model.weights.h5"}
     manifest = bundles.write_manifest(bundle_dir, fields)
-    assert manifest["format_version"] == 2 == bundles.FORMAT_VERSION  # keras came with 2
+    assert manifest["format_version"] == 2  # keras came with 2
     assert bundles.load(bundle_dir).formats == ("onnx", "keras")
+    (bundle_dir / "openvino-int8").mkdir()
+    (bundle_dir / "openvino-int8" / "model.xml").write_bytes(b"<net/>")
+    fields["precisions"] = {"bf16": {"agreement": None, "not_measured": "no bf16 here"},
+                            "int8": {"network": "openvino-int8/model.xml", "agreement": AGREES}}
+    manifest = bundles.write_manifest(bundle_dir, fields)
+    assert manifest["format_version"] == 3 == bundles.FORMAT_VERSION  # precisions came with 3
+    loaded = bundles.load(bundle_dir)
+    assert loaded.agreements == {"bf16": None, "int8": AGREES}
+    assert loaded.int8_network == bundle_dir / "openvino-int8" / "model.xml"
+
+
+AGREES = {"clips": 600, "top1_agreement": 0.995, "max_rel_diff": 0.03}
 
 
 def test_a_newer_format_version_is_refused(bundle_dir):
@@ -114,7 +126,17 @@ def test_a_format_whose_network_is_not_listed_is_refused(bundle_dir):
         ({"format": "something else"}, "is not a gesture_rt.bundle manifest"),
         ({"labels": []}, "labels must be a non-empty list"),
         ({"input": {"shape": [40, 64, 64]}}, "input shape must be 4 positive integers"),
-        ({"precision": "int4"}, "precision must be one of"),
+        ({"precision": "int8"}, r"its network is 'int8' only .* re-export it"),
+        ({"precisions": {"fp16": {"agreement": None}}}, "precisions must map some of"),
+        ({"precisions": {"bf16": {"agreement": {**AGREES, "clips": 0}}}},
+         "agreement must be null or hold clips"),
+        ({"precisions": {"bf16": {"agreement": {**AGREES, "top1_agreement": 1.5}}}},
+         "agreement must be null or hold clips"),
+        ({"precisions": {"bf16": {}}}, "agreement must be null or hold clips"),
+        ({"precisions": {"int8": {"agreement": None, "network": "model.onnx"}}},
+         "the int8 network 'model.onnx' must be an OpenVINO .xml among its files"),
+        ({"precisions": {"int8": {"agreement": None, "network": "../x.xml"}}},
+         "points outside the bundle"),
         ({"formats": {"pickle": "model.pkl"}}, "formats must be a subset"),
         ({"smoothing": 0}, "smoothing must be a positive integer"),
     ],

@@ -1,5 +1,6 @@
 """Export: BatchNorm and dilation averaging folded exactly, bundles in three formats that every
-engine runs with the Keras model's logits, INT8 agreement reported, and nothing half-written."""
+engine runs (pinned to fp32) with the Keras model's logits, bf16 and INT8 measured against fp32,
+and nothing half-written."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ tf = pytest.importorskip("tensorflow", reason="export tests need the train extra
 
 from gesture_rt import bundle as bundles  # noqa: E402
 from gesture_rt.engines import available, open_engine  # noqa: E402
+from gesture_rt.engines import openvino as openvino_engine  # noqa: E402
+from gesture_rt.engines.openvino import capabilities  # noqa: E402
 from training import export as ex  # noqa: E402
+from training import quantize  # noqa: E402
 from training.checkpoints import load_network  # noqa: E402
+from training.live_clips import live_clips  # noqa: E402
 from training.models.i3d import ARCHITECTURES, fold  # noqa: E402
 
 SHAPE = (8, 32, 32, 3)  # small enough to convert three times on two cores
@@ -53,7 +58,7 @@ def test_folding_twice_is_refused():
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "bundle"
-    options = ex.ExportOptions(formats=bundles.FORMATS, parity_clips=6,
+    options = ex.ExportOptions(formats=bundles.FORMATS, parity_clips=6, agreement_clips=8,
                                training_fps=12.0, resize_short=40)  # fmt: skip
     manifest = ex.export(None, out, options, model=small("modified_i3d"),
                          source={"random_init": True}, progress=False)  # fmt: skip
@@ -80,7 +85,8 @@ def test_every_engine_gives_the_same_logits(exported, engine):
         pytest.skip(f"{engine} is not installed")
     out, _ = exported
     clips = ex.random_clips(3, SHAPE, seed=7)
-    with open_engine(out, engine="openvino") as reference, open_engine(out, engine=engine) as e:
+    with (open_engine(out, engine="openvino", precision="fp32") as reference,
+          open_engine(out, engine=engine, precision="fp32") as e):  # fmt: skip
         assert e.name == engine and e.device == "cpu" and e.precision == "fp32"
         expected = reference.infer(clips)
         result = ex.parity(expected, e.infer(clips))
@@ -95,11 +101,11 @@ def test_the_keras_weights_rebuild_the_network_for_the_training_tools(exported, 
     assert network.resize_short == 40 and network.labels == bundles.load(out).labels
     assert network.model.spec.folded and network.model.input_shape[1:] == SHAPE
     clips = ex.random_clips(2, SHAPE, seed=9)
-    with open_engine(out, engine="openvino") as engine:
+    with open_engine(out, engine="openvino", precision="fp32") as engine:
         expected = engine.infer(clips)
     assert ex.parity(expected, network.model(clips).numpy())["max_rel_diff"] <= ex.PARITY_TOLERANCE
     lean = tmp_path / "lean"
-    ex.export(None, lean, ex.ExportOptions(formats=("onnx",), parity_clips=2),
+    ex.export(None, lean, ex.ExportOptions(formats=("onnx",), parity_clips=2, agreement_clips=2),
               model=small("i3d"), progress=False)  # fmt: skip
     with pytest.raises(bundles.BundleError, match=r"differentiated.*--formats \.\.\.,keras"):
         load_network(lean)
@@ -160,16 +166,47 @@ def test_parity_failures_name_the_network_and_the_numbers():
         ex.check_parity("x", ex.parity(reference, np.float32([[2.0, 1.0], [3.0, 0.0]])))
 
 
-def test_int8_reports_its_agreement_with_fp32(tmp_path):
+def test_int8_sits_beside_fp32_with_the_agreement_the_engines_show(tmp_path):
     pytest.importorskip("nncf", reason="INT8 export needs nncf")
     out = tmp_path / "int8"
-    options = ex.ExportOptions(formats=("openvino",), precision="int8", parity_clips=4,
-                               calibration_clips=4, resize_short=32)  # fmt: skip
+    options = ex.ExportOptions(formats=("openvino",), int8=True, parity_clips=4,
+                               agreement_clips=6, calibration_clips=4, resize_short=32)  # fmt: skip
     manifest = ex.export(None, out, options, model=small("modified_i3d"), progress=False)
-    agreement = manifest["parity"]["synthetic_top1_agreement_with_fp32"]
-    assert manifest["precision"] == "int8" and 0.0 <= agreement <= 1.0
-    xml = (out / "openvino" / "model.xml").read_text()
-    assert "FakeQuantize" in xml or "u8" in xml or "i8" in xml  # really quantised
+    loaded = bundles.load(out)
+    assert manifest["format_version"] == 3 and loaded.int8_network == out / bundles.INT8_NETWORK
+    assert "FakeQuantize" not in (out / bundles.FORMAT_PATHS["openvino"]).read_text()
+    assert "FakeQuantize" in loaded.int8_network.read_text()  # really quantised
+    recorded = manifest["precisions"]["int8"]
+    assert recorded["calibration"]["clips"] == 4 and recorded["agreement"]["clips"] == 6
+    # The recorded figure is what the runtime's int8 engine gives on the same clips.
+    clips = live_clips(6, SHAPE, 32, ex.JESTER_FPS, quantize.MEASUREMENT_SEED)
+    with (open_engine(out, precision="fp32") as fp32,
+          open_engine(out, precision="int8") as int8):  # fmt: skip
+        assert int8.precision == "int8"
+        measured = quantize.agreement(fp32.infer(clips), int8.infer(clips), windows=3)
+    assert measured == recorded["agreement"]
+
+
+def test_bf16_is_measured_where_the_cpu_has_it_and_said_unmeasured_elsewhere(tmp_path,
+                                                                              monkeypatch):
+    model = small("i3d")
+    options = ex.ExportOptions(formats=("openvino",), parity_clips=2, agreement_clips=4)
+    here = ex.export(None, tmp_path / "here", options, model=model, progress=False)
+    bf16 = here["precisions"]["bf16"]
+    if "BF16" in capabilities("CPU"):
+        assert bf16["agreement"]["clips"] == 4 and "not_measured" not in bf16
+    else:
+        assert bf16["agreement"] is None and "has no bf16" in bf16["not_measured"]
+    # An AVX2-only CPU, whatever this one is: bf16 is said unmeasured, and auto passes it over.
+    monkeypatch.setattr(quantize, "capabilities", lambda device: ("FP32", "INT8"))
+    there = ex.export(None, tmp_path / "there", options, model=model, progress=False)
+    assert there["precisions"]["bf16"]["agreement"] is None
+    assert "the exporting CPU has no bf16" in there["precisions"]["bf16"]["not_measured"]
+    assert here["parity"]["openvino"] == there["parity"]["openvino"]  # fp32 parity: the same
+    # Run where bf16 is available: auto still passes it over, its agreement being unmeasured.
+    monkeypatch.setattr(openvino_engine, "capabilities", lambda device: ("FP32", "BF16", "INT8"))
+    with open_engine(tmp_path / "there") as engine:
+        assert engine.precision == "fp32" and "bf16: its agreement" in engine.precision_reason
 
 
 @pytest.mark.parametrize(
@@ -177,8 +214,8 @@ def test_int8_reports_its_agreement_with_fp32(tmp_path):
     [
         ({"formats": ("tflite",)}, "formats must be distinct names"),
         ({"formats": ()}, "formats must be distinct names"),
-        ({"precision": "int8"}, "written for OpenVINO only"),
-        ({"precision": "bf16"}, "precision must be one of"),
+        ({"int8": True, "formats": ("onnx",)}, "the INT8 network is OpenVINO's"),
+        ({"agreement_clips": 1}, "clips must be an integer >= 2"),
         ({"stride": 0}, "stride must be an integer"),
         ({"threshold": 2.0}, "threshold must be in"),
     ],
@@ -198,8 +235,8 @@ def test_cli_needs_a_checkpoint_or_random_init(tmp_path, capsys):
 def test_cli_random_init_writes_a_bundle(tmp_path, capsys):
     out = tmp_path / "random"
     argv = ["--random-init", "--arch", "g_i3d", "--width", "0.125", "--input-shape", "8,32,32,3",
-            "--formats", "openvino", "--parity-clips", "2", "--quiet", "--smoothing", "3",
-            str(out)]  # fmt: skip
+            "--formats", "openvino", "--parity-clips", "2", "--agreement-clips", "4", "--quiet",
+            "--smoothing", "3", str(out)]  # fmt: skip
     assert ex.main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["parity"]["openvino"]["top1_agreement"] == 1.0

@@ -13,11 +13,14 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
 
+from gesture_rt import GestureRecognizer
+from gesture_rt.engines import openvino as openvino_engine
 from gesture_rt.events import BACKGROUND
 from gesture_rt.live import LiveApp, LiveOptions, OverlayState, draw_overlay, main
 from gesture_rt.live.capture import CaptureThread, FrameQueue, QueueClosed
@@ -47,6 +50,30 @@ def test_a_headless_synthetic_run_fires_the_streams_gestures(capsys):
     assert summary["frames_dropped_at_capture"] == 0 and summary["clips_skipped"] == 0
     assert summary["events"] == len(events) and summary["gestures"] >= 10
     assert summary["precision"] >= 0.9 and summary["recall"] >= 0.9, summary
+    with GestureRecognizer.create() as recognizer:  # what auto picks here, the summary says
+        assert summary["inference_precision"] == recognizer.precision
+
+
+def test_an_unknown_precision_is_refused_with_the_choices(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--source", "synthetic", "--precision", "fp16"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'fp16' (choose from 'auto', 'fp32', 'bf16', 'int8')" in (
+        capsys.readouterr().err)  # fmt: skip
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8", "bf16"])
+def test_the_precision_flag_runs_that_precision_and_says_so(precision, capsys):
+    has_bf16 = "BF16" in openvino_engine.capabilities("CPU")
+    if precision == "bf16" and not has_bf16:  # refused, naming what the CPU has
+        code, lines, err = run_headless(["--source", "synthetic", "--seconds", "2",
+                                         "--precision", "bf16", *SMALL], capsys)  # fmt: skip
+        assert code == 2 and not lines and "this CPU has no bf16 (OpenVINO's capabilities" in err
+        return
+    code, lines, err = run_headless(["--source", "synthetic", "--seconds", "4", "--no-pace",
+                                     "--precision", precision, *SMALL], capsys)  # fmt: skip
+    assert code == 0 and lines[-1]["summary"]["inference_precision"] == precision
+    assert f"openvino on cpu, {precision} (asked for" in err  # one line: what runs and why
 
 
 def test_verbose_prints_every_prediction(capsys):
@@ -94,6 +121,14 @@ def test_a_paced_source_runs_at_its_frame_rate(capsys):
     summary = lines[-1]["summary"]
     assert code == 0 and summary["frames"] + summary["frames_dropped_at_capture"] == 30
     assert elapsed >= 1.9  # 30 frames at 15 fps are not delivered faster than 2 s
+
+
+def test_the_overlay_status_line_names_the_precision():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    state = OverlayState(inference_ms=33.0)
+    plain = draw_overlay(frame, state)[-30:].max(axis=(0, 2)).nonzero()[0].max()
+    named = draw_overlay(frame, replace(state, precision="int8"))[-30:]
+    assert named.max(axis=(0, 2)).nonzero()[0].max() > plain + 30  # " int8" widens the line
 
 
 def test_the_overlay_draws_the_crop_box_and_the_labels():

@@ -211,7 +211,8 @@ def test_the_gpu_path_keeps_the_clip_on_the_device_and_agrees_with_the_cpu():
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip("onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)")
     video = render_clip("Swiping Left", 77, frames=40, size=(64, 112), difficulty=DIFFICULTY)
-    with GestureRecognizer.create(device="cuda") as gpu, GestureRecognizer.create() as cpu:
+    with (GestureRecognizer.create(device="cuda") as gpu,
+          GestureRecognizer.create(precision="fp32") as cpu):  # the same numbers: fp32 both
         assert gpu.engine.name == "onnxruntime" and gpu.engine.reads_device_memory
         assert isinstance(gpu._ring._storage, cp.ndarray)  # a device ring
         on_gpu, on_cpu = gpu.classify_clip(video.frames), cpu.classify_clip(video.frames)

@@ -3,7 +3,8 @@
 The exported graph is the evaluation-mode network folded into plain convolutions (BatchNorm into
 the conv before it, dilation averaging into 5-tap temporal kernels: ``training.models.i3d.fold``),
 so no engine runs a layer twice. Parity with the unfolded Keras model is checked before the bundle
-is committed: the same top-1 on random clips and logits within 1e-3 of the largest (relative).
+is committed, every engine pinned to fp32: the same top-1 on random clips and logits within 1e-3
+of the largest (relative). bf16 and INT8 are then measured against fp32 (``training.quantize``).
 The bundle is assembled under a temporary name beside ``OUT_BUNDLE`` and renamed when complete.
 """
 
@@ -23,18 +24,20 @@ import training  # noqa: F401  (TensorFlow's CPU settings, before it is imported
 from gesture_rt import bundle as bundles
 from gesture_rt.labels import JESTER_LABELS as LABELS
 from training.checkpoints import JESTER_FPS
+from training.quantize import PrecisionOptions, add_precisions, parity
 
 PARITY_TOLERANCE = 1e-3  # max |logit difference| / max |logit|, fp32
 
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """What to write: ``formats`` (subset of gesture_rt.bundle.FORMATS), ``precision`` (fp16 and
-    int8 are OpenVINO's), ``dilation`` (None keeps the run's evaluation mode), runtime defaults,
-    and how many random clips check parity and synthetic clips calibrate/measure INT8."""
+    """What to write: ``formats`` (subset of gesture_rt.bundle.FORMATS), ``dilation`` (None
+    keeps the run's evaluation mode), runtime defaults, how many random clips check fp32 parity,
+    and, for a bundle with an OpenVINO network, its reduced precisions (``training.quantize``:
+    bf16 measured where this CPU has it, an INT8 network if ``int8``)."""
 
     formats: tuple[str, ...] = ("openvino", "onnx")
-    precision: str = "fp32"
+    int8: bool = False
     dilation: str | None = None
     stride: int = 20
     threshold: float = 0.5
@@ -42,7 +45,8 @@ class ExportOptions:
     training_fps: float = JESTER_FPS
     resize_short: int | None = None
     parity_clips: int = 100
-    calibration_clips: int = 100
+    agreement_clips: int = PrecisionOptions.clips
+    calibration_clips: int = PrecisionOptions.calibration_clips
     force: bool = False
 
     def __post_init__(self) -> None:
@@ -57,34 +61,21 @@ class ExportOptions:
                 "formats: Keras weights alone make a bundle no engine can run; add openvino or onnx"
             )
         object.__setattr__(self, "formats", formats)
-        if self.precision not in bundles.PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {bundles.PRECISIONS}, got {self.precision!r}"
-            )
-        if self.precision != "fp32" and formats != ("openvino",):
-            raise ValueError(
-                f"precision {self.precision!r} is written for OpenVINO only: pass "
-                f"--formats openvino (got {','.join(formats)})"
-            )
-        for name in ("stride", "smoothing", "parity_clips", "calibration_clips"):
+        if self.int8 and "openvino" not in formats:
+            raise ValueError(f"int8: the INT8 network is OpenVINO's; add openvino to formats "
+                             f"(got {','.join(formats)})")  # fmt: skip
+        for name in ("stride", "smoothing", "parity_clips"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.precision_options()  # checks the clip counts
         if not 0 < self.threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold!r}")
         if not 0 < self.training_fps <= 1000:
             raise ValueError(f"training_fps must be in (0, 1000], got {self.training_fps!r}")
 
-
-def parity(reference: np.ndarray, candidate: np.ndarray) -> dict:
-    """How far ``candidate`` logits are from ``reference``: relative max difference and top-1."""
-    scale = float(np.abs(reference).max()) or 1.0
-    return {
-        "clips": len(reference),
-        "max_abs_diff": float(np.abs(reference - candidate).max()),
-        "max_rel_diff": float(np.abs(reference - candidate).max() / scale),
-        "top1_agreement": float(np.mean(reference.argmax(1) == candidate.argmax(1))),
-    }
+    def precision_options(self) -> PrecisionOptions:
+        return PrecisionOptions(self.int8, self.agreement_clips, self.calibration_clips)
 
 
 def check_parity(name: str, result: dict, tolerance: float = PARITY_TOLERANCE) -> None:
@@ -138,67 +129,12 @@ def save_onnx(model, path: Path) -> None:
     tf2onnx.convert.from_function(forward, input_signature=[spec], opset=17, output_path=str(path))
 
 
-def save_openvino(onnx: Path, path: Path, precision: str, calibration=None):
-    """Write the IR; for fp16/int8 also return the fp32 network to measure agreement against."""
+def save_openvino(onnx: Path, path: Path) -> None:
+    """The fp32 OpenVINO IR of the ONNX network (weights kept in fp32)."""
     import openvino as ov
 
-    fp32 = ov.convert_model(str(onnx))
-    network = fp32
-    if precision == "int8":
-        import nncf
-
-        network = nncf.quantize(fp32, nncf.Dataset(calibration), subset_size=len(calibration))
     path.parent.mkdir(parents=True, exist_ok=True)
-    ov.save_model(network, str(path), compress_to_fp16=precision == "fp16")
-    return fp32
-
-
-def top1_agreement(reference, candidate, clips: np.ndarray) -> float:
-    """Share of ``clips`` on which two OpenVINO networks pick the same class."""
-    import openvino as ov
-
-    core = ov.Core()
-    picks = []
-    for network in (reference, candidate):
-        compiled = core.compile_model(network, "CPU")
-        picks.append([int(np.argmax(compiled(clip[None])[0])) for clip in clips])
-    return float(np.mean(np.equal(*picks)))
-
-
-def _write_openvino(onnx: Path, target: Path, shape, resize_short, options, bar) -> dict:
-    """The IR at the asked precision; for fp16/int8, its top-1 agreement with fp32."""
-    import openvino as ov
-
-    path = target / bundles.FORMAT_PATHS["openvino"]
-    calibration = None
-    if options.precision == "int8":
-        bar.set_postfix_str("int8 calibration")
-        clips = synthetic_clips(options.calibration_clips, shape, resize_short, 10_000)
-        calibration = [clip[None] for clip in clips]
-    fp32 = save_openvino(onnx, path, options.precision, calibration)
-    if options.precision == "fp32":
-        return {}
-    bar.set_postfix_str(f"{options.precision} agreement")
-    clips = synthetic_clips(options.parity_clips, shape, resize_short, 20_000)
-    agreement = top1_agreement(fp32, ov.Core().read_model(str(path)), clips)
-    return {"synthetic_top1_agreement_with_fp32": agreement}
-
-
-def synthetic_clips(count: int, shape, resize_short: int, seed: int) -> np.ndarray:
-    """``count`` synthetic clips (every class in turn) through the runtime's preprocessing."""
-    from gesture_rt import Preprocessor
-    from gesture_rt.synthetic.clips import render_clip
-
-    frames, crop = shape[0], shape[1]
-    prep = Preprocessor(resize_short, crop)
-    height = resize_short
-    width = round(resize_short * 1.4)  # Jester's 100x140 aspect
-    clips = []
-    for i in range(count):
-        video = render_clip(LABELS[i % len(LABELS)], seed + i, frames=frames,
-                            size=(height, width)).frames  # fmt: skip
-        clips.append(np.stack([prep(f) for f in video]))
-    return np.stack(clips)
+    ov.save_model(ov.convert_model(str(onnx)), str(path), compress_to_fp16=False)
 
 
 def export(
@@ -257,16 +193,19 @@ def export(
             save_keras_weights(folded, target / bundles.FORMAT_PATHS["keras"])
         if "openvino" in options.formats:
             bar.set_postfix_str("openvino")
-            checks.update(_write_openvino(onnx, target, shape, resize_short, options, bar))
+            save_openvino(onnx, target / bundles.FORMAT_PATHS["openvino"])
         bar.update(len(options.formats))
         shutil.rmtree(staging, ignore_errors=True)
         manifest = _manifest(model, labels, shape, resize_short, options, source)
-        bundles.write_manifest(work / "bundle", manifest)
+        bundles.write_manifest(target, manifest)
         bar.set_postfix_str("engine parity")
-        manifest["parity"] = _engine_checks(work / "bundle", clips, reference, checks, options)
-        manifest = bundles.write_manifest(work / "bundle", manifest)
+        manifest["parity"] = _engine_checks(target, clips, reference, checks, options)
         bar.update()
-        _commit(work / "bundle", out)
+        if "openvino" in options.formats:
+            bundles.write_manifest(target, manifest)
+            manifest["precisions"] = add_precisions(target, options.precision_options(), progress)
+        manifest = bundles.write_manifest(target, manifest)
+        bundles.replace_bundle(target, out)
     finally:
         bar.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -292,15 +231,14 @@ def _manifest(model, labels, shape, resize_short, options: ExportOptions, source
         "stride": options.stride,
         "threshold": options.threshold,
         "smoothing": options.smoothing,
-        "precision": options.precision,
         "formats": {f: bundles.FORMAT_PATHS[f] for f in options.formats},
         "source": source,
     }
 
 
 def _engine_checks(root: Path, clips, reference, checks: dict, options: ExportOptions) -> dict:
-    """Run every written network on the runtime's own engines against the unfolded model's
-    logits; fp32 must pass parity, reduced precisions only report it."""
+    """Run every written network on the runtime's own engines, pinned to fp32 (so the same
+    checkpoint exports the same bundle on every CPU), against the unfolded model's logits."""
     from gesture_rt.engines import open_engine
     from training.checkpoints import load_network
 
@@ -310,26 +248,13 @@ def _engine_checks(root: Path, clips, reference, checks: dict, options: ExportOp
             rebuilt = load_network(root).model
             checks[fmt] = parity(reference, batched(keras_forward(rebuilt), clips))
         else:
-            with open_engine(loaded, engine=ENGINE_OF[fmt]) as engine:
+            with open_engine(loaded, engine=ENGINE_OF[fmt], precision="fp32") as engine:
                 checks[fmt] = parity(reference, batched(engine.infer, clips))
-        if options.precision == "fp32":
-            check_parity(f"the {fmt} network", checks[fmt])
+        check_parity(f"the {fmt} network", checks[fmt])
     return checks
 
 
 ENGINE_OF = {"openvino": "openvino", "onnx": "onnxruntime", "savedmodel": "tensorflow"}
-
-
-def _commit(staged: Path, out: Path) -> None:
-    """Move the finished bundle to ``out`` (replacing an old one only once the new is whole)."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        staged.rename(out)
-        shutil.rmtree(old)
-    else:
-        staged.rename(out)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -339,8 +264,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("out", help="the bundle folder to write")
     p.add_argument("--formats", default="openvino,onnx",
                    help=f"comma-separated, from {','.join(bundles.FORMATS)}")  # fmt: skip
-    p.add_argument("--precision", choices=bundles.PRECISIONS, default="fp32",
-                   help="fp16 and int8 (post-training quantisation) are OpenVINO's")  # fmt: skip
+    p.add_argument("--int8", action="store_true",
+                   help="add an INT8 network (OpenVINO, NNCF post-training quantisation)")
     p.add_argument(
         "--dilation",
         default=None,
@@ -359,7 +284,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="short side frames are resized to before the crop (default: the run's "
                         "records' frame height)")  # fmt: skip
     p.add_argument("--parity-clips", type=int, default=100)
-    p.add_argument("--calibration-clips", type=int, default=100, help="INT8 calibration clips")
+    p.add_argument("--agreement-clips", type=int, default=PrecisionOptions.clips,
+                   help="live-like clips bf16 and int8 are measured against fp32 on")  # fmt: skip
+    p.add_argument("--calibration-clips", type=int, default=PrecisionOptions.calibration_clips,
+                   help="INT8 calibration clips")  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     random = p.add_argument_group("untrained networks (benchmarks)")
     random.add_argument("--random-init", action="store_true", help="export an untrained --arch")
@@ -395,10 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = ExportOptions(
             formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()),
-            precision=args.precision, dilation=args.dilation, stride=args.stride,
+            int8=args.int8, dilation=args.dilation, stride=args.stride,
             threshold=args.threshold, smoothing=args.smoothing, training_fps=args.training_fps,
             resize_short=args.resize_short, parity_clips=args.parity_clips,
-            calibration_clips=args.calibration_clips, force=args.force,
+            agreement_clips=args.agreement_clips, calibration_clips=args.calibration_clips,
+            force=args.force,
         )  # fmt: skip
         if args.random_init == (args.checkpoint is not None):
             raise ValueError("give a CHECKPOINT, or --random-init --arch ARCH, not both")
@@ -412,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({"bundle": str(args.out), "parity": manifest["parity"]}))
+    print(json.dumps({"bundle": str(args.out), "parity": manifest["parity"],
+                      "precisions": manifest.get("precisions", {})}))  # fmt: skip
     return 0
 
 

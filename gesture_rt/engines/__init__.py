@@ -1,9 +1,10 @@
 """Inference engines: one small interface over OpenVINO, ONNX Runtime and TensorFlow.
 
-``open_engine(bundle, engine="auto", device="cpu")`` loads the bundle's network on an engine;
-``engine.infer(clip)`` maps one clip (T, H, W, C) or a batch (N, T, H, W, C), float32 in the
-bundle's input shape, to logits (K,) or (N, K). Each engine imports its library only when opened:
-importing ``gesture_rt`` never imports TensorFlow.
+``open_engine(bundle, engine="auto", device="cpu", precision="auto")`` loads the bundle's network
+on an engine at a precision (``gesture_rt.precision``); ``engine.infer(clip)`` maps one clip
+(T, H, W, C) or a batch (N, T, H, W, C), float32 in the bundle's input shape, to logits (K,) or
+(N, K). Each engine imports its library only when opened: importing ``gesture_rt`` never imports
+TensorFlow.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 
 from gesture_rt import bundle as bundles
 from gesture_rt.engines.base import Engine
+from gesture_rt.precision import PrecisionError, check_precision
 
 # engine name -> (module, class, bundle format, library it needs)
 ENGINES = {
@@ -46,28 +48,45 @@ def available(name: str) -> bool:
 
 
 def open_engine(
-    bundle: bundles.Bundle | str | os.PathLike, engine: str = "auto", device: str = "cpu"
+    bundle: bundles.Bundle | str | os.PathLike,
+    engine: str = "auto",
+    device: str = "cpu",
+    precision: str = "auto",
 ) -> Engine:
-    """Load ``bundle`` (a Bundle, folder or bundled name) on ``engine`` for ``device``."""
+    """Load ``bundle`` (a Bundle, folder or bundled name) on ``engine`` for ``device`` at
+    ``precision``. A precision that cannot run raises ``PrecisionError`` naming what the device
+    and the bundle have; "auto" engines are not tried further for it."""
     loaded = bundle if isinstance(bundle, bundles.Bundle) else bundles.load(bundle)
     if not isinstance(device, str) or device.lower() not in AUTO_ORDER:
         raise ValueError(f"device must be one of {sorted(AUTO_ORDER)}, got {device!r}")
     device = device.lower()
+    check_precision(precision)
     if engine != "auto":
-        return engine_class(engine)(loaded, device)
+        return engine_class(engine)(loaded, device, precision)
     candidates = [n for n in AUTO_ORDER[device]
                   if ENGINES[n][2] in loaded.formats and available(n)]  # fmt: skip
+    if precision not in ("auto", "fp32"):  # only engines that offer it
+        offering = [n for n in ENGINES if precision in engine_class(n).precisions]
+        if candidates and not set(candidates) & set(offering):
+            raise PrecisionError(
+                f"precision {precision!r} runs on {offering} only, and bundle {loaded.root} has "
+                f"no network for it (it has {list(loaded.formats)})"
+            )
+        candidates = [n for n in candidates if n in offering]
     errors = []
     for name in candidates:
         try:
-            return engine_class(name)(loaded, device)
+            return engine_class(name)(loaded, device, precision)
+        except PrecisionError:
+            raise
         except (RuntimeError, ValueError) as error:  # e.g. no CUDA provider on this machine
             errors.append(f"{name}: {error}")
     raise RuntimeError(
-        f"no engine can run bundle {loaded.root} on {device!r}: it has {list(loaded.formats)}; "
+        f"no engine can run bundle {loaded.root} on {device!r} at precision {precision!r}: it "
+        f"has {list(loaded.formats)}; "
         f"installed engines {[n for n in ENGINES if available(n)]}"
         + (f"; tried {'; '.join(errors)}" if errors else "")
     )
 
 
-__all__ = ["ENGINES", "Engine", "available", "engine_class", "open_engine"]
+__all__ = ["ENGINES", "Engine", "PrecisionError", "available", "engine_class", "open_engine"]

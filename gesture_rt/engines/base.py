@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from abc import ABC, abstractmethod
 from typing import Any
@@ -9,27 +10,43 @@ from typing import Any
 import numpy as np
 
 from gesture_rt.bundle import Bundle
+from gesture_rt.precision import PRECISIONS, check_precision, choose
+
+log = logging.getLogger("gesture_rt.engines")
 
 
 class Engine(ABC):
-    """A bundle's network on one library and device. Subclasses set ``name`` and ``devices`` and
-    implement ``_load`` and ``_run`` (a float32 batch in, logits out); calls are serialised."""
+    """A bundle's network on one library and device at one precision. Subclasses set ``name``,
+    ``devices`` and ``precisions`` and implement ``_load`` and ``_run`` (a float32 batch in,
+    logits out); calls are serialised. ``precision`` is what runs (``"auto"`` resolved, see
+    ``gesture_rt.precision``), ``precision_reason`` why."""
 
     name: str = ""
     devices: tuple[str, ...] = ()
+    precisions: tuple[str, ...] = ("fp32",)
 
-    def __init__(self, bundle: Bundle, device: str = "cpu") -> None:
+    def __init__(self, bundle: Bundle, device: str = "cpu", precision: str = "auto") -> None:
         if device not in self.devices:
             raise ValueError(
                 f"device: the {self.name} engine runs on {list(self.devices)}, got {device!r}"
             )
+        check_precision(precision)
         self.bundle = bundle
         self.device = device
-        self.precision = bundle.precision
         self.input_shape = bundle.input_shape
+        refused = {p: f"the {self.name} engine runs {', '.join(self.precisions)} only (bf16 and "
+                      "int8 run on OpenVINO: engine='openvino')"
+                   for p in PRECISIONS if p not in self.precisions}  # fmt: skip
+        choice = choose(precision, {**refused, **self._refused()}, bundle.agreements)
+        self.precision, self.precision_reason = choice.precision, choice.reason
+        log.info("%s on %s runs %s: %s", self.name, device, self.precision, self.precision_reason)
         self._lock = threading.Lock()
         self._closed = False
         self._load()
+
+    def _refused(self) -> dict[str, str]:
+        """Why this device or bundle cannot run each of ``precisions`` that it cannot."""
+        return {}
 
     @abstractmethod
     def _load(self) -> None: ...

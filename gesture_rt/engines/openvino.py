@@ -1,31 +1,65 @@
-"""OpenVINO: the CPU default (and Intel GPU/NPU). The network is compiled for one clip with a
-static shape, which OpenVINO runs faster than a dynamic batch; batches run clip by clip."""
+"""OpenVINO: the CPU default (and Intel GPU/NPU), in fp32, bf16 or int8. The network is compiled
+for one clip with a static shape, which OpenVINO runs faster than a dynamic batch; batches run
+clip by clip."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
 from gesture_rt.engines.base import Engine
 
+# INFERENCE_PRECISION_HINT for each precision: always stated, since OpenVINO's own default on
+# CPUs with AVX512_BF16/AMX is bfloat16. INT8 networks keep their unquantised operations in f32.
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+CAPABILITY = {"bf16": "BF16", "int8": "INT8"}  # OPTIMIZATION_CAPABILITIES that each needs
+
+
+@functools.cache
+def capabilities(device: str = "CPU") -> tuple[str, ...]:
+    """OpenVINO's OPTIMIZATION_CAPABILITIES of ``device`` (``FP32``, ``BF16``, ``INT8``...)."""
+    import openvino as ov
+
+    return tuple(ov.Core().get_property(device.upper(), "OPTIMIZATION_CAPABILITIES"))
+
+
+def compile_network(network, device: str, precision: str):
+    """``network`` (an ov.Model or an IR path) compiled for latency at ``precision``."""
+    import openvino as ov
+
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": HINTS[precision]}
+    return ov.Core().compile_model(network, device.upper(), config)
+
 
 class OpenVINOEngine(Engine):
     name = "openvino"
     devices = ("cpu", "gpu", "npu")
+    precisions = ("fp32", "bf16", "int8")
+
+    def _refused(self) -> dict[str, str]:
+        import openvino as ov
+
+        target = self.device.upper()
+        found = ov.Core().available_devices
+        if target not in found and not any(d.startswith(target) for d in found):
+            raise RuntimeError(f"OpenVINO sees no {target} device (it has {found})")
+        has = capabilities(target)
+        refused = {p: f"this {target} has no {p} (OpenVINO's capabilities: {', '.join(has)})"
+                   for p, needed in CAPABILITY.items() if needed not in has}  # fmt: skip
+        if self.bundle.int8_network is None:
+            refused["int8"] = (f"bundle {self.bundle.root} has no INT8 network (export with "
+                               "--int8, or add one: python -m training.quantize BUNDLE --int8)")
+        return refused
 
     def _load(self) -> None:
         import openvino as ov
 
-        core = ov.Core()
-        target = self.device.upper()
-        if target not in core.available_devices and not any(
-            d.startswith(target) for d in core.available_devices
-        ):
-            raise RuntimeError(
-                f"OpenVINO sees no {target} device (it has {core.available_devices})"
-            )
-        network = core.read_model(str(self.bundle.path("openvino")))
+        int8 = self.precision == "int8"
+        network = ov.Core().read_model(
+            str(self.bundle.int8_network if int8 else self.bundle.path("openvino")))
         network.reshape([1, *self.input_shape])
-        self._compiled = core.compile_model(network, target, {"PERFORMANCE_HINT": "LATENCY"})
+        self._compiled = compile_network(network, self.device, self.precision)
         self._request = self._compiled.create_infer_request()
 
     def _run(self, batch: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 A white box marks the network's centre crop mapped onto the full frame; the fired gesture is
 written in green; the newest prediction's top classes, with their probabilities, in blue (even
-below the threshold); a status line gives camera fps, processing fps, inference ms and skipped
-clips. Pure drawing: no state, no threads, so it can be checked on an image.
+below the threshold); a status line gives camera fps, processing fps, inference ms with the
+precision it ran at, and skipped clips. Pure drawing: no state, no threads, so it can be checked
+on an image.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class OverlayState:
     camera_fps: float = 0.0
     processing_fps: float = 0.0
     inference_ms: float | None = None
+    precision: str | None = None  # what the network computes in
     skipped_clips: int = 0
     show_probabilities: bool = True
     paused: bool = False
@@ -53,8 +55,10 @@ def draw_overlay(frame: np.ndarray, state: OverlayState) -> np.ndarray:
         for label, probability in state.top:
             _text(image, f"{probability:5.1%} {label}", (8, y), scale, BLUE)
             y += line
+    precision = f" {state.precision}" if state.precision else ""
     status = (f"camera {state.camera_fps:4.1f} fps  processing {state.processing_fps:4.1f} fps  "
-              f"inference {_ms(state.inference_ms)}  skipped {state.skipped_clips}")  # fmt: skip
+              f"inference {_ms(state.inference_ms)}{precision}  "
+              f"skipped {state.skipped_clips}")  # fmt: skip
     if state.paused:
         status = "PAUSED  " + status
     _text(image, status, (8, height - int(0.4 * line)), 0.8 * scale, WHITE)
