@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -153,14 +155,19 @@ def checkpoint_step(run: Path) -> int:
 
 
 def test_training_resumes_after_a_kill(records, tmp_path):
-    """SIGKILL a training process after its second checkpoint; the same command resumes at that
-    checkpoint's step, keeps the schedule (the rate drops at step 30, after the resume) and the
-    loss carries on from where it was instead of starting over."""
+    """SIGKILL a training process after its second checkpoint; the same command resumes from
+    that checkpoint: its weights and momentum slots, its step (no step twice, none missing), the
+    learning-rate schedule (the rate drops at step 50, after the resume), and the same next step.
+
+    The loss is not the judge: this tiny I3D at lr 0.01 stays near chance (ln 27 = 3.3) for all
+    60 steps on every CPU, and whether two 10-step means differed by 0.3 came down to rounding
+    (it failed on AMX Xeons). What is checked instead is that training continued from the
+    checkpoint, directly."""
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "training.train", "--records", str(records), "--model-dir",
-               str(run), "--arch", "i3d", "--steps", "60", "--lr", "0.01", "--boundaries", "50",
-               "--checkpoint-every", "15", "--eval-every", "1000", "--log-every", "1",
-               "--no-augment", "--dropout", "0", *TINY]  # fmt: skip
+    flags = ["--records", str(records), "--arch", "i3d", "--steps", "60", "--lr", "0.01",
+             "--boundaries", "50", "--checkpoint-every", "15", "--eval-every", "1000",
+             "--log-every", "1", "--no-augment", "--dropout", "0", *TINY]  # fmt: skip
+    command = [sys.executable, "-m", "training.train", "--model-dir", str(run), *flags]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     log = tmp_path / "first.log"
     with open(log, "wb") as stderr:
@@ -178,8 +185,9 @@ def test_training_resumes_after_a_kill(records, tmp_path):
     finally:
         process.kill()
         process.wait()
-    before = read_metrics(run)
-    assert max(m["step"] for m in before) < 60
+    assert max(m["step"] for m in read_metrics(run)) < 60
+    at_kill = tmp_path / "at-kill"  # the run as the kill left it, for the direct checks below
+    shutil.copytree(run, at_kill)
     latest = checkpoint_step(run)
     assert latest in (30, 45)  # (the kill may land after a third checkpoint)
     resumed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
@@ -190,10 +198,27 @@ def test_training_resumes_after_a_kill(records, tmp_path):
     assert [m["step"] for m in lines] == list(range(1, 61))  # no step twice, none missing
     rates = {m["step"]: m["lr"] for m in lines}
     assert rates[50] == pytest.approx(0.01) and rates[51] == pytest.approx(0.001)
-    losses = [m["loss"] for m in lines]
-    start, before, after = (np.mean(losses[a : a + 10]) for a in (0, latest - 10, latest))
-    assert after < start - 0.3, losses  # resumed where it was, not from scratch
-    assert after < before + 0.2, losses  # and no jump back up at the resume
+
+    # A trainer restored from the kill's checkpoint holds exactly the checkpoint's weights and
+    # optimizer slots (momentum included: a restart from scratch would have zeros there) ...
+    config = config_from_args(parse_args(["--model-dir", str(at_kill), *flags]))
+    trainer = Trainer(replace(config, steps=latest + 1), progress=False)
+    assert f"at step {latest}" in trainer.restore_or_initialise() and trainer.step == latest
+    saved = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(at_kill / "checkpoints")))
+    for weight in trainer.model.weights:
+        key = f"model/by_path/{weight.path.replace('/', '.S')}/.ATTRIBUTES/VARIABLE_VALUE"
+        np.testing.assert_array_equal(weight.numpy(), saved.get_tensor(key), err_msg=key)
+    slots = trainer.optimizer.variables[1:]  # [0] is the step counter, saved as _iterations
+    for i, slot in enumerate(slots, 1):
+        key = f"optimizer/_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+        np.testing.assert_array_equal(slot.numpy(), saved.get_tensor(key), err_msg=slot.path)
+    assert any(np.abs(s.numpy()).max() > 0 for s in slots if "momentum" in s.path)
+    # ... and its next step is the one the resumed process took: same data, same loss.
+    trainer.run()
+    step = latest + 1
+    here = [m["loss"] for m in read_metrics(at_kill) if m["kind"] == "train" and m["step"] == step]
+    there = [m["loss"] for m in lines if m["step"] == step]
+    assert here == pytest.approx(there, rel=1e-4), (here, there, [m["loss"] for m in lines])
 
 
 def test_a_restored_trainer_has_the_same_weights_slots_and_step(records, tmp_path):
