@@ -4,7 +4,6 @@ minimum is the least disturbed by other load on a shared machine; the median is 
 
 from __future__ import annotations
 
-import platform
 import sys
 from pathlib import Path
 
@@ -15,11 +14,19 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # bench/ and training/ from the checkout, gesture_rt as installed
     sys.path.append(str(REPO))
 
-from bench.report import CAMERA_FPS, save_run, write_engine_table, write_live_table  # noqa: E402
+from bench.report import (  # noqa: E402
+    CAMERA_FPS,
+    cpu_line,
+    machine,
+    save_run,
+    write_engine_table,
+    write_live_table,
+)
 
 TIMINGS = pytest.StashKey[dict]()
-ENGINES = pytest.StashKey[dict]()  # (network, engine) -> median, p95 (s) and GFLOP of a clip
-PEAK = pytest.StashKey[dict]()
+# (network, engine, precision) -> median, p95 (s), GFLOP of a clip, agreement with fp32
+ENGINES = pytest.StashKey[dict]()
+PEAK = pytest.StashKey[dict]()  # precision -> median, p95, min (s) and GFLOP of the GEMM
 LIVE = pytest.StashKey[dict]()  # end-to-end runs: name -> summary, and notes
 RESULTS = Path(__file__).parent / "results"  # saved runs (JSON), one per --benchmark-enable run
 # (candidate, baseline, target speed-up) compared within each group that holds both.
@@ -80,14 +87,18 @@ def _pedantic(benchmark, fn, args, rounds: int):
 
 @pytest.fixture
 def clip_benchmark(request, benchmark):
-    """``clip_benchmark(network, engine, infer, clip, gflop)``: time one clip's inference."""
+    """``clip_benchmark(network, engine, precision, infer, clip, gflop, agreement)``: time one
+    clip's inference; ``agreement`` is the bundle's measured agreement with fp32 (or None)."""
 
-    def run(network: str, engine: str, infer, clip, gflop: float | None):
-        benchmark.group, benchmark.name = f"engine {network}", engine
-        benchmark.extra_info.update(network=network, engine=engine, gflop=gflop)
+    def run(network: str, engine: str, precision: str, infer, clip, gflop: float | None,
+            agreement: dict | None):  # fmt: skip
+        benchmark.group, benchmark.name = f"engine {network}", f"{engine} {precision}"
+        benchmark.extra_info.update(network=network, engine=engine, precision=precision,
+                                    gflop=gflop)  # fmt: skip
         result, stats = _pedantic(benchmark, infer, (clip,), rounds=10)
         if stats is not None:
-            request.config.stash[ENGINES][(network, engine)] = {**stats, "gflop": gflop}
+            request.config.stash[ENGINES][(network, engine, precision)] = {
+                **stats, "gflop": gflop, "agreement": agreement}
         return result
 
     return run
@@ -95,14 +106,13 @@ def clip_benchmark(request, benchmark):
 
 @pytest.fixture
 def peak_benchmark(request, benchmark):
-    """``peak_benchmark(fn, *args, gflop)``: the machine's fp32 rate on a known FLOP count."""
+    """``peak_benchmark(precision, fn, gflop)``: the practical peak rate at ``precision``."""
 
-    def run(fn, *args_and_gflop):
-        *args, gflop = args_and_gflop
-        benchmark.group, benchmark.name = "machine", "fp32 SGEMM"
-        result, stats = _pedantic(benchmark, fn, tuple(args), rounds=20)
+    def run(precision: str, fn, gflop: float):
+        benchmark.group, benchmark.name = "machine", f"OpenVINO GEMM {precision}"
+        result, stats = _pedantic(benchmark, fn, (), rounds=20)
         if stats is not None:
-            request.config.stash[PEAK].update(stats, gflop=gflop)
+            request.config.stash[PEAK][precision] = {**stats, "gflop": gflop}
         return result
 
     return run
@@ -141,18 +151,19 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     _write_rates(write, timings)
     engines, peak = config.stash.get(ENGINES, {}), config.stash.get(PEAK, {})
     live = config.stash.get(LIVE, {"runs": {}, "notes": {}})
-    ratios = write_engine_table(write, engines, peak or None) if engines else []
+    ratios = write_engine_table(write, engines, peak) if engines else []
     if live["runs"]:
         write_live_table(write, live, CAMERA_FPS)
     if config.getoption("benchmark_enable") and (engines or live["runs"]):
-        runs = [{"network": n, "engine": e, **t} for (n, e), t in engines.items()]
+        runs = [{"network": n, "engine": e, "precision": p, **t}
+                for (n, e, p), t in engines.items()]  # fmt: skip
         record = {"engines": runs, "peak": peak, "ratios": ratios, "live": live}
         saved = save_run(RESULTS, record)
         write(f"saved: {saved} (compare two runs: python -m bench.report compare OLD NEW)")
     if not rows:
         return
     write("")
-    write(f"speed-ups measured in this run ({platform.processor() or platform.machine()}):")
+    write(f"speed-ups measured in this run, {cpu_line(machine())}:")
     write(
         f"{'group':<26} {'baseline us':>11} {'fused us':>9} {'speed-up':>9} {'(of mins)':>9} "
         f"{'target':>7}"

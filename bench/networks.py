@@ -35,11 +35,14 @@ def random_bundle(
     width: float,
     input_shape,
     formats=("openvino", "onnx", "savedmodel"),
-    precision: str = "fp32",
+    int8: bool = False,
+    agreement_clips: int = 600,
 ) -> Path:
-    """An untrained bundle of ``arch`` (exported once, then reused from the cache)."""
+    """An untrained bundle of ``arch`` (exported once, then reused from the cache), with an INT8
+    network beside its fp32 ones if ``int8``; bf16 and int8 measured on ``agreement_clips``."""
     shape = "x".join(map(str, input_shape))
-    key = f"{arch}-w{width:g}-{shape}-{precision}-{'+'.join(formats)}-{builder_version()}"
+    what = f"{'int8-' if int8 else ''}a{agreement_clips}-{'+'.join(formats)}"
+    key = f"{arch}-w{width:g}-{shape}-{what}-{builder_version()}"
     path = cache_root() / key
     try:
         bundles.load(path)
@@ -50,9 +53,10 @@ def random_bundle(
 
     options = ex.ExportOptions(
         formats=tuple(formats),
-        precision=precision,
+        int8=int8,
         parity_clips=4,
-        calibration_clips=20,
+        agreement_clips=agreement_clips,
+        calibration_clips=agreement_clips,
         force=True,
     )
     model = ex.random_model(arch, width, tuple(input_shape), None, seed=0)
@@ -68,7 +72,8 @@ def builder_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     digest = hashlib.sha256()
-    for source in ("training/export.py", "training/models/i3d.py"):
+    for source in ("training/export.py", "training/quantize.py", "training/live_clips.py",
+                   "training/models/i3d.py"):  # fmt: skip
         digest.update((REPO / source).read_bytes())
     for package in ("tensorflow", "tf2onnx", "openvino", "nncf", "onnx"):
         try:
@@ -111,7 +116,7 @@ def two_branch_bundle(folded: Path) -> Path:
         manifest = json.loads((folded / bundles.MANIFEST).read_text())
         manifest["formats"] = {f: bundles.FORMAT_PATHS[f] for f in ("openvino", "onnx")}
         manifest["model"].update(two_branch_convs=split, folded=False, split_from=source)
-        for stale in ("files", "parity"):  # the folded bundle's, not this one's
+        for stale in ("files", "parity", "precisions"):  # the folded bundle's, not this one's
             manifest.pop(stale, None)
         bundles.write_manifest(work, manifest)
         shutil.rmtree(path, ignore_errors=True)

@@ -17,93 +17,85 @@ import sys
 import time
 from pathlib import Path
 
+from bench.peak import cpu_flags, cpu_mhz, theoretical_gflops
+
 OPENVINO_TARGET = 2.0  # OpenVINO vs TensorFlow SavedModel
 FOLD_TARGET = 1.1  # folded vs two-branch dilation averaging (the FLOP ratio is about 1.14)
 CAMERA_FPS = 30.0  # the live pipeline's target: every frame of a 30 fps camera
 
 
-def engine_rows(engines: dict, peak_gflops: float | None) -> list[dict]:
-    """One row per (network, engine): median/p95 ms, GFLOP/s and its share of the peak."""
+def engine_rows(engines: dict, peak: dict) -> list[dict]:
+    """One row per (network, engine, precision): median/p95 ms, GFLOP/s, its share of the
+    practical peak at the same precision, and the agreement with fp32 the bundle records."""
     rows = []
-    for (network, engine), t in sorted(engines.items()):
+    for (network, engine, precision), t in sorted(engines.items()):
         gflops = t["gflop"] / t["median"] if t.get("gflop") else None
+        practical = peak_gflops(peak, precision)
+        agreement = (t.get("agreement") or {}).get("top1_agreement")
         rows.append(
             {
                 "network": network,
                 "engine": engine,
+                "precision": precision,
                 "median_ms": t["median"] * 1e3,
                 "p95_ms": t["p95"] * 1e3,
                 "gflop": t.get("gflop"),
                 "gflops": gflops,
-                "peak_share": gflops / peak_gflops if gflops and peak_gflops else None,
+                "peak_share": gflops / practical if gflops and practical else None,
+                "agreement": agreement if precision != "fp32" else None,
             }
         )
     return rows
 
 
+def peak_gflops(peak: dict, precision: str) -> float | None:
+    measured = peak.get(precision)
+    return measured["gflop"] / measured["median"] if measured else None
+
+
 def engine_ratios(engines: dict) -> list[dict]:
     """Candidate's speed-up over baseline, for every pair measured in this run."""
-    networks, kinds = sorted({n for n, _ in engines}), sorted({e for _, e in engines})
-    pairs = [
-        (
-            "OpenVINO vs TensorFlow SavedModel",
-            (net, "openvino"),
-            (net, "tensorflow"),
-            OPENVINO_TARGET,
-        )
-        for net in networks
-    ]
-    pairs += [
-        (
-            "folded vs two-branch dilation",
-            ("Modified-I3D", engine),
-            ("Modified-I3D two-branch", engine),
-            FOLD_TARGET,
-        )
-        for engine in kinds
-    ]
-    pairs += [
-        (
-            f"{p} vs fp32 (OpenVINO)",
-            (f"Modified-I3D {p}", "openvino"),
-            ("Modified-I3D", "openvino"),
-            None,
-        )
-        for p in ("int8", "fp16")
-    ]
+    networks = sorted({n for n, _, _ in engines})
+    kinds = sorted({e for _, e, _ in engines})
+    pairs = [("OpenVINO vs TensorFlow SavedModel", (net, "openvino", "fp32"),
+              (net, "tensorflow", "fp32"), OPENVINO_TARGET) for net in networks]  # fmt: skip
+    pairs += [("folded vs two-branch dilation", ("Modified-I3D", engine, "fp32"),
+               ("Modified-I3D two-branch", engine, "fp32"), FOLD_TARGET)
+              for engine in kinds]  # fmt: skip
+    pairs += [(f"{p} vs fp32 (OpenVINO)", ("Modified-I3D", "openvino", p),
+               ("Modified-I3D", "openvino", "fp32"), None) for p in ("bf16", "int8")]  # fmt: skip
     out = []
     for name, fast, slow, target in pairs:
         if fast in engines and slow in engines:
             speedup = engines[slow]["median"] / engines[fast]["median"]
-            out.append(
-                {
-                    "ratio": name,
-                    "candidate": " ".join(fast),
-                    "baseline": " ".join(slow),
-                    "speedup": speedup,
-                    "target": target,
-                }
-            )
+            out.append({"ratio": name, "candidate": " ".join(fast), "baseline": " ".join(slow),
+                        "speedup": speedup, "target": target})  # fmt: skip
     return out
 
 
-def write_engine_table(write, engines: dict, peak: dict | None) -> list[dict]:
-    peak_gflops = peak["gflop"] / peak["median"] if peak else None
-    rows = engine_rows(engines, peak_gflops)
+def write_engine_table(write, engines: dict, peak: dict) -> list[dict]:
+    rows = engine_rows(engines, peak)
+    info = machine()
     write("")
-    if peak_gflops:
-        write(f"fp32 peak (2048x2048 SGEMM, all cores): {peak_gflops:.1f} GFLOP/s")
+    write(cpu_line(info))
+    for precision in ("fp32", "bf16", "int8"):
+        practical = peak_gflops(peak, precision)
+        if practical:
+            theory = theoretical_gflops(precision, info["cores"], info["features"], info["mhz"])
+            write(f"{precision} peak: OpenVINO 2048x2048 GEMM {practical:.1f} GFLOP/s; ISA "
+                  f"theoretical {f'{theory:.0f}' if theory else '-'} GFLOP/s")
     write(
-        f"{'network':<24} {'engine':<12} {'median ms':>9} {'p95 ms':>8} {'GFLOP':>7} "
-        f"{'GFLOP/s':>8} {'of peak':>7}"
+        f"{'network':<24} {'engine':<12} {'prec':<5} {'median ms':>9} {'p95 ms':>8} {'GFLOP':>7} "
+        f"{'GFLOP/s':>8} {'of peak':>7} {'agrees':>7}"
     )
     for r in rows:
         gflop = f"{r['gflop']:7.2f}" if r["gflop"] else f"{'-':>7}"
         rate = f"{r['gflops']:8.1f}" if r["gflops"] else f"{'-':>8}"
         share = f"{r['peak_share']:7.0%}" if r["peak_share"] else f"{'-':>7}"
+        agrees = f"{r['agreement']:7.1%}" if r["agreement"] is not None else f"{'-':>7}"
         write(
-            f"{r['network']:<24} {r['engine']:<12} {r['median_ms']:9.1f} {r['p95_ms']:8.1f} "
-            f"{gflop} {rate} {share}"
+            f"{r['network']:<24} {r['engine']:<12} {r['precision']:<5} {r['median_ms']:9.1f} "
+            f"{r['p95_ms']:8.1f} {gflop} {rate} {share} {agrees}"
         )
     ratios = engine_ratios(engines)
     for r in ratios:
@@ -118,9 +110,17 @@ def write_engine_table(write, engines: dict, peak: dict | None) -> list[dict]:
     return ratios
 
 
+def cpu_line(info: dict) -> str:
+    """The CPU a table was measured on, with what it has (every figure names its CPU)."""
+    return (f"CPU: {info['processor']}, {info['cores']} cores, {info['mhz']} MHz reported; "
+            f"{', '.join(info['features']) or 'no AVX2'}; OpenVINO capabilities: "
+            f"{', '.join(info['openvino_capabilities'])}")  # fmt: skip
+
+
 def write_live_table(write, live: dict, camera_fps: float) -> None:
     """The end-to-end runs: fps against the camera's, drops, skips, latency, CPU, memory."""
     write("")
+    write(cpu_line(machine()))
     write(
         f"{'live run':<48} {'fps':>5} {'x30':>5} {'drop':>5} {'skip':>5} {'clips':>5} "
         f"{'inf p50':>7} {'p95':>6} {'cpu%':>5} {'rss+MB':>6} {'event p50/p95 ms':>16} P/R"
@@ -164,7 +164,11 @@ def machine() -> dict:
     for name in ("onnxruntime", "tensorflow"):
         with contextlib.suppress(ImportError):
             versions[name] = __import__(name).__version__
-    return {"processor": _cpu_name(), "cores": os.cpu_count(), "versions": versions}
+    from gesture_rt.engines.openvino import capabilities
+
+    return {"processor": _cpu_name(), "cores": os.cpu_count(), "mhz": cpu_mhz(),
+            "features": cpu_flags(), "openvino_capabilities": list(capabilities("CPU")),
+            "versions": versions}  # fmt: skip
 
 
 def _cpu_name() -> str:

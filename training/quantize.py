@@ -91,6 +91,12 @@ def add_precisions(root: Path, options: PrecisionOptions = PrecisionOptions(),
     steps = 2 + bool(int8) + options.int8
     bar = tqdm(total=steps, desc="precisions", unit="step", disable=not progress)
     try:
+        calibrated = old_int8 and old_int8["calibration"]
+        if options.int8:  # first: its clips are freed before the measured ones are made
+            bar.set_postfix_str(f"int8 on {options.calibration_clips} clips")
+            calibrated = _calibrate(fp32, shape, resize_short, fps, options.calibration_clips,
+                                    int8, progress)  # fmt: skip
+            bar.update()
         bar.set_postfix_str(f"{options.clips} live-like clips")
         clips = live_clips(options.clips, shape, resize_short, fps, MEASUREMENT_SEED)
         windows = options.clips // 2
@@ -99,27 +105,29 @@ def add_precisions(root: Path, options: PrecisionOptions = PrecisionOptions(),
         reference = logits(fp32, clips, "fp32")
         section = {"bf16": _bf16(fp32, clips, reference, windows)}
         bar.update()
-        if options.int8:
-            bar.set_postfix_str(f"int8 on {options.calibration_clips} clips")
-            count = options.calibration_clips
-            calibration, validation = (live_clips(count, shape, resize_short, fps, seed)
-                                       for seed in (CALIBRATION_SEED, VALIDATION_SEED))  # fmt: skip
-            kept_float = write_int8(fp32, calibration, validation, int8, progress)
-            calibrated = {"clips": count, "seed": CALIBRATION_SEED, "validation_seed":
-                          VALIDATION_SEED, "recipe": INT8_RECIPE, "kept_float": kept_float}
-            bar.update()
         if int8:
             bar.set_postfix_str("int8")
             section["int8"] = {
                 "network": int8.relative_to(root).as_posix(),
                 "agreement": agreement(reference, logits(int8, clips, "int8"), windows),
                 "measured_on": measured_on(),
-                "calibration": old_int8["calibration"] if not options.int8 else calibrated,
+                "calibration": calibrated,
             }
             bar.update()
     finally:
         bar.close()
     return section
+
+
+def _calibrate(fp32: Path, shape, resize_short: int, fps: float, count: int, out: Path,
+               progress: bool) -> dict:  # fmt: skip
+    """Write the INT8 network of ``fp32`` at ``out`` from ``count`` calibration clips and as many
+    validation clips; what the manifest says of its calibration."""
+    calibration, validation = (live_clips(count, shape, resize_short, fps, seed)
+                               for seed in (CALIBRATION_SEED, VALIDATION_SEED))  # fmt: skip
+    kept_float = write_int8(fp32, calibration, validation, out, progress)
+    return {"clips": count, "seed": CALIBRATION_SEED, "validation_seed": VALIDATION_SEED,
+            "recipe": INT8_RECIPE, "kept_float": kept_float}  # fmt: skip
 
 
 INT8_RECIPE = ("NNCF post-training quantisation: performance preset, activation ranges from "
