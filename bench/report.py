@@ -62,8 +62,8 @@ def engine_ratios(engines: dict) -> list[dict]:
     pairs += [("folded vs two-branch dilation", ("Modified-I3D", engine, "fp32"),
                ("Modified-I3D two-branch", engine, "fp32"), FOLD_TARGET)
               for engine in kinds]  # fmt: skip
-    pairs += [(f"{p} vs fp32 (OpenVINO)", ("Modified-I3D", "openvino", p),
-               ("Modified-I3D", "openvino", "fp32"), None) for p in ("bf16", "int8")]  # fmt: skip
+    pairs += [(f"{p} vs fp32 (OpenVINO)", (net, "openvino", p), (net, "openvino", "fp32"), None)
+              for net in networks for p in ("bf16", "int8")]  # fmt: skip
     out = []
     for name, fast, slow, target in pairs:
         if fast in engines and slow in engines:

@@ -5,10 +5,11 @@ pytest bench/test_engines.py --benchmark-enable      # full width, the thesis's 
 pytest bench/test_engines.py                         # smoke: tiny networks, each run once
 
 Untrained full-size bundles (``training.export --random-init``) are built once and cached (see
-``networks.py``). Figures: median and p95 ms per clip, GFLOP/s achieved and its share of the
-practical peak at the same precision, measured in the same run (OpenVINO's own 2048 x 2048
-matrix product, ``peak.py``), beside the ISA's theoretical peak; ratios OpenVINO vs TensorFlow,
-folded vs two-branch dilation averaging, bf16 and INT8 vs fp32, with their measured agreement.
+``networks.py``); the bundled trained model runs beside them, at every precision. Figures:
+median and p95 ms per clip, GFLOP/s achieved and its share of the practical peak at the same
+precision, measured in the same run (OpenVINO's own 2048 x 2048 matrix product, ``peak.py``),
+beside the ISA's theoretical peak; ratios OpenVINO vs TensorFlow, folded vs two-branch dilation
+averaging, bf16 and INT8 vs fp32, with their measured agreement.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from bench.peak import gemm_flop, matmul_network, reduced_precisions
 from gesture_rt import bundle as bundles
 from gesture_rt.engines import available, open_engine
 from gesture_rt.engines.openvino import compile_network
+from gesture_rt.recognizer import DEFAULT_BUNDLE
 
 pytest.importorskip("tensorflow", reason="building the benchmark bundles needs TensorFlow")
 
 NAMES = {"i3d": "I3D", "nl_i3d": "NL-I3D", "g_i3d": "G-I3D", "modified_i3d": "Modified-I3D"}
 FOLDED, TWO_BRANCH = "Modified-I3D", "Modified-I3D two-branch"
+BUNDLED = "bundled model (64 px, w 0.25)"  # the trained default: its real agreement
 ENGINES = [e for e in ("openvino", "onnxruntime", "tensorflow") if available(e)]
 REDUCED = reduced_precisions()  # fp32 runs everywhere
 
@@ -47,6 +50,7 @@ def networks(size) -> dict[str, bundles.Bundle]:
         found[NAMES[arch]] = bundles.load(random_bundle(arch, **size, int8=modified,
                                                         agreement_clips=clips))  # fmt: skip
     found[TWO_BRANCH] = bundles.load(two_branch_bundle(found[FOLDED].root))
+    found[BUNDLED] = bundles.load(DEFAULT_BUNDLE)
     return found
 
 
@@ -63,7 +67,8 @@ def clip_for(bundle: bundles.Bundle) -> np.ndarray:
 
 CASES = [(NAMES[a], e, "fp32") for a in ARCHS for e in ENGINES]
 CASES += [(TWO_BRANCH, e, "fp32") for e in ENGINES if e != "tensorflow"]  # no SavedModel of it
-CASES += [(FOLDED, "openvino", p) for p in REDUCED if "openvino" in ENGINES]
+CASES += [(n, "openvino", p) for n in (FOLDED, BUNDLED) for p in ("fp32", *REDUCED)
+          if "openvino" in ENGINES and (n, "openvino", p) not in CASES]  # fmt: skip
 
 
 @pytest.mark.parametrize(("network", "engine", "precision"), CASES,
