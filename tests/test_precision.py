@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 
 import numpy as np
@@ -145,3 +146,21 @@ def test_bf16_agrees_with_fp32_rather_than_equals_it():
     assert not np.array_equal(reference, reduced)  # really computed in bfloat16
     assert np.abs(reference - reduced).max() < 0.05
     assert [a.label for a, _ in clips] == [b.label for _, b in clips]
+
+
+def test_auto_times_int8_and_bf16_where_both_qualify(tmp_path):
+    """int8 is not always the faster: where both agree on >= 99%, auto runs each on a clip."""
+    copy = tmp_path / "both-agree"
+    shutil.copytree(bundles.resolve(DEFAULT_BUNDLE), copy)
+    manifest = json.loads((copy / bundles.MANIFEST).read_text())
+    for precision in ("bf16", "int8"):
+        manifest["precisions"][precision]["agreement"] = measured(0.995)
+    bundles.write_manifest(copy, manifest)
+    with open_engine(copy) as engine:
+        reason = engine.precision_reason
+    if not HAS_BF16:  # only int8 qualifies: no timing needed
+        assert engine.precision == "int8" and "one clip" not in reason
+        return
+    timings = dict(re.findall(r"(int8|bf16) ([0-9.]+) ms", reason))
+    assert set(timings) == {"int8", "bf16"}, reason
+    assert engine.precision == min(timings, key=lambda p: float(timings[p]))

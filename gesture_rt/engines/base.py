@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gesture_rt.bundle import Bundle
-from gesture_rt.precision import PRECISIONS, check_precision, choose
+from gesture_rt.precision import PRECISIONS, Choice, check_precision, choose, qualifying
 
 log = logging.getLogger("gesture_rt.engines")
 
@@ -37,7 +37,11 @@ class Engine(ABC):
         refused = {p: f"the {self.name} engine runs {', '.join(self.precisions)} only (bf16 and "
                       "int8 run on OpenVINO: engine='openvino')"
                    for p in PRECISIONS if p not in self.precisions}  # fmt: skip
-        choice = choose(precision, {**refused, **self._refused()}, bundle.agreements)
+        refused.update(self._refused())
+        choice = choose(precision, refused, bundle.agreements)
+        contenders = qualifying(refused, bundle.agreements)
+        if precision == "auto" and len(contenders) > 1:
+            choice = self._fastest(contenders)
         self.precision, self.precision_reason = choice.precision, choice.reason
         log.info("%s on %s runs %s: %s", self.name, device, self.precision, self.precision_reason)
         self._lock = threading.Lock()
@@ -47,6 +51,10 @@ class Engine(ABC):
     def _refused(self) -> dict[str, str]:
         """Why this device or bundle cannot run each of ``precisions`` that it cannot."""
         return {}
+
+    def _fastest(self, contenders: list[str]) -> Choice:
+        """The fastest of ``contenders`` here (engines with several precisions time them)."""
+        raise NotImplementedError(f"the {self.name} engine runs one precision")
 
     @abstractmethod
     def _load(self) -> None: ...
