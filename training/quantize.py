@@ -88,6 +88,8 @@ def add_precisions(root: Path, options: PrecisionOptions = PrecisionOptions(),
     old_int8 = manifest.get("precisions", {}).get("int8")
     int8 = root / bundles.INT8_NETWORK if options.int8 else (
         old_int8 and root / old_int8["network"])  # fmt: skip
+    if "BF16" not in capabilities("CPU") and not int8:  # nothing to measure: no clips made
+        return {"bf16": _bf16_not_measured()}
     steps = 2 + bool(int8) + options.int8
     bar = tqdm(total=steps, desc="precisions", unit="step", disable=not progress)
     try:
@@ -136,13 +138,16 @@ INT8_RECIPE = ("NNCF post-training quantisation: performance preset, activation 
 
 
 def _bf16(fp32: Path, clips: np.ndarray, reference: np.ndarray, windows: int) -> dict:
-    has = capabilities("CPU")
-    if "BF16" not in has:
-        return {"agreement": None, "measured_on": measured_on(),
-                "not_measured": "the exporting CPU has no bf16 (OpenVINO's capabilities: "
-                                f"{', '.join(has)})"}  # fmt: skip
+    if "BF16" not in capabilities("CPU"):
+        return _bf16_not_measured()
     return {"agreement": agreement(reference, logits(fp32, clips, "bf16"), windows),
             "measured_on": measured_on()}  # fmt: skip
+
+
+def _bf16_not_measured() -> dict:
+    has = ", ".join(capabilities("CPU"))
+    return {"agreement": None, "measured_on": measured_on(),
+            "not_measured": f"the exporting CPU has no bf16 (OpenVINO's capabilities: {has})"}
 
 
 def logits(network: Path, clips: np.ndarray, precision: str) -> np.ndarray:
