@@ -8,6 +8,7 @@ import json
 import logging
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,3 +165,17 @@ def test_auto_times_int8_and_bf16_where_both_qualify(tmp_path):
     timings = dict(re.findall(r"(int8|bf16) ([0-9.]+) ms", reason))
     assert set(timings) == {"int8", "bf16"}, reason
     assert engine.precision == min(timings, key=lambda p: float(timings[p]))
+
+
+def test_the_readme_quotes_the_bundled_models_recorded_agreement():
+    """README's "The bundled model, measured" table is the manifest's figures, rounded."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    agreements = bundles.load(DEFAULT_BUNDLE).agreements
+    for precision in ("bf16", "int8"):
+        quoted = re.search(rf"^\| {precision} \| (?:\*\*)?([0-9.]+)%(?:\*\*)? \| ([0-9.]+)% \| "
+                           rf"([0-9.]+)% \|", readme, re.MULTILINE)  # fmt: skip
+        assert quoted, f"README lacks the bundled model's {precision} row"
+        recorded = agreements[precision]
+        keys = ("top1_agreement", "top1_agreement_windows", "top1_agreement_gestures")
+        for text, key in zip(quoted.groups(), keys, strict=True):
+            assert float(text) == round(100 * recorded[key], 1), (precision, key)
