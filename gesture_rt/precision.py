@@ -62,27 +62,32 @@ def choose(requested: str, refused: Mapping[str, str],
             return Choice("fp32", "asked for")
         return Choice(requested, f"asked for; {_agreement_text(agreements.get(requested))}")
     passed_over = []
-    for precision in FASTEST_FIRST[:-1]:  # the first that qualifies; qualifying() lists them all
-        agreement = agreements.get(precision)
-        if precision in refused:
-            passed_over.append(f"{precision}: {refused[precision]}")
-        elif agreement is None:
-            passed_over.append(f"{precision}: its agreement with fp32 was not measured for "
-                               "this bundle")  # fmt: skip
-        elif agreement["top1_agreement"] < AUTO_MIN_AGREEMENT:
-            passed_over.append(f"{precision}: {_agreement_text(agreement)}, under the "
-                               f"{AUTO_MIN_AGREEMENT:.0%} auto asks for")  # fmt: skip
-        else:
-            why = f"auto: the fastest that runs here and {_agreement_text(agreement)}"
+    for precision in FASTEST_FIRST[:-1]:
+        why_not = _why_not(precision, refused, agreements)
+        if why_not is None:
+            why = f"auto: the fastest that runs here and {_agreement_text(agreements[precision])}"
             return Choice(precision, _passed_over(why, passed_over))
+        passed_over.append(f"{precision}: {why_not}")
     return Choice("fp32", _passed_over("auto: the reference precision", passed_over))
 
 
 def qualifying(refused: Mapping[str, str],
                agreements: Mapping[str, Mapping[str, Any] | None]) -> list[str]:  # fmt: skip
     """Every reduced precision ``auto`` may run (it runs here and agrees on >= 99%)."""
-    return [p for p in FASTEST_FIRST[:-1] if p not in refused and agreements.get(p) is not None
-            and agreements[p]["top1_agreement"] >= AUTO_MIN_AGREEMENT]  # fmt: skip
+    return [p for p in FASTEST_FIRST[:-1] if _why_not(p, refused, agreements) is None]
+
+
+def _why_not(precision: str, refused: Mapping[str, str],
+             agreements: Mapping[str, Mapping[str, Any] | None]) -> str | None:  # fmt: skip
+    """Why ``auto`` may not run ``precision`` here; None when it may."""
+    agreement = agreements.get(precision)
+    if precision in refused:
+        return refused[precision]
+    if agreement is None:
+        return "its agreement with fp32 was not measured for this bundle"
+    if agreement["top1_agreement"] < AUTO_MIN_AGREEMENT:
+        return f"{_agreement_text(agreement)}, under the {AUTO_MIN_AGREEMENT:.0%} auto asks for"
+    return None
 
 
 def _passed_over(why: str, passed_over: list[str]) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from gesture_rt import bundle as bundles
-from gesture_rt.engines.openvino import capabilities, compile_network
+from gesture_rt.engines.openvino import capabilities, compile_ir
 from training.live_clips import live_clips
 
 # Seeds of the live-like clips. The recipe was chosen on seeds 2-5, 2026 and 7777; the clips of
@@ -153,11 +153,7 @@ def _bf16_not_measured() -> dict:
 def logits(network: Path, clips: np.ndarray, precision: str) -> np.ndarray:
     """Logits of ``clips`` from the IR ``network`` on this CPU at ``precision``, compiled as
     the runtime's OpenVINO engine compiles it."""
-    import openvino as ov
-
-    model = ov.Core().read_model(str(network))
-    model.reshape([1, *clips.shape[1:]])
-    request = compile_network(model, "cpu", precision).create_infer_request()
+    request = compile_ir(network, clips.shape[1:], "cpu", precision).create_infer_request()
     out = []
     for clip in clips:
         request.infer({0: clip[None]})

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gesture_rt.bundle import Bundle
-from gesture_rt.precision import PRECISIONS, Choice, check_precision, choose, qualifying
+from gesture_rt.precision import PRECISIONS, Choice, choose, qualifying
 
 log = logging.getLogger("gesture_rt.engines")
 
@@ -30,7 +30,6 @@ class Engine(ABC):
             raise ValueError(
                 f"device: the {self.name} engine runs on {list(self.devices)}, got {device!r}"
             )
-        check_precision(precision)
         self.bundle = bundle
         self.device = device
         self.input_shape = bundle.input_shape
@@ -38,10 +37,10 @@ class Engine(ABC):
                       "int8 run on OpenVINO: engine='openvino')"
                    for p in PRECISIONS if p not in self.precisions}  # fmt: skip
         refused.update(self._refused())
-        choice = choose(precision, refused, bundle.agreements)
+        choice = choose(precision, refused, bundle.agreements)  # checks the name too
         contenders = qualifying(refused, bundle.agreements)
         if precision == "auto" and len(contenders) > 1:
-            choice = self._fastest(contenders)
+            choice = self._fastest(contenders, choice)
         self.precision, self.precision_reason = choice.precision, choice.reason
         log.info("%s on %s runs %s: %s", self.name, device, self.precision, self.precision_reason)
         self._lock = threading.Lock()
@@ -52,9 +51,10 @@ class Engine(ABC):
         """Why this device or bundle cannot run each of ``precisions`` that it cannot."""
         return {}
 
-    def _fastest(self, contenders: list[str]) -> Choice:
-        """The fastest of ``contenders`` here (engines with several precisions time them)."""
-        raise NotImplementedError(f"the {self.name} engine runs one precision")
+    def _fastest(self, contenders: list[str], rule: Choice) -> Choice:
+        """The fastest of ``contenders`` here. An engine that can time its precisions does
+        (OpenVINO); one that cannot keeps ``rule``, the FASTEST_FIRST order's choice."""
+        return rule
 
     @abstractmethod
     def _load(self) -> None: ...
