@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -96,10 +95,7 @@ def two_branch_bundle(folded: Path) -> Path:
             return path
     except bundles.BundleError:
         pass
-    work = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
+    with bundles.staging(path) as work:
         model = onnx.load(str(folded / bundles.FORMAT_PATHS["onnx"]))
         split = split_averaged_convs(model)
         if split == 0:
@@ -119,10 +115,7 @@ def two_branch_bundle(folded: Path) -> Path:
         for stale in ("files", "parity", "precisions"):  # the folded bundle's, not this one's
             manifest.pop(stale, None)
         bundles.write_manifest(work, manifest)
-        shutil.rmtree(path, ignore_errors=True)
-        work.rename(path)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        bundles.replace_bundle(work, path)
     return path
 
 

@@ -1,4 +1,4 @@
-"""Model bundles: an exported network plus the ``manifest.json`` the runtime trusts, nothing else.
+"""Model bundles: an exported network plus the ``manifest.json`` that lists every byte of it.
 
 A bundle is a folder::
 
@@ -16,42 +16,51 @@ agrees with fp32 (top-1, measured at export on clips like those a live recognize
 (the fp32 network computed in bfloat16, where the exporting CPU could) and int8 (the INT8
 network). ``gesture_rt.precision`` decides from it what ``precision="auto"`` runs.
 
-Loading verifies the manifest's format version, that every path it names stays inside the bundle,
-and the size and SHA-256 of every file it lists; anything else is refused with ``BundleError``.
+A bundle is data, not a program. Loading reads the manifest as untrusted data
+(``gesture_rt.manifest``: bounded, strictly typed, checked for sense), walks the folder and
+refuses any file the manifest does not list, any symbolic link and anything but regular files,
+and checks the size and SHA-256 of every listed file. Engines never open bundle paths: they get
+the bytes from ``Bundle.read``, which re-reads the file, hashes exactly those bytes and hands them
+over, so a file swapped after loading cannot reach an engine. OpenVINO IR and ONNX are data
+(standard operator sets only, checked by their engines); a SavedModel is a program (its graph
+may read and write files) and runs only when the caller allows it (``allow_bundle_code``).
 Bundles hold no pickles: IR, ONNX and SavedModel protobufs, HDF5 weights and plain JSON only.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
-FORMAT = "gesture_rt.bundle"
-# 2 added the keras format, 3 the precisions; a bundle is written at the oldest version that
-# holds what it has, so older readers take what they can run.
-FORMAT_VERSION = 3
-MANIFEST = "manifest.json"
-FORMATS = ("openvino", "onnx", "savedmodel", "keras")
-REDUCED_PRECISIONS = ("bf16", "int8")
-INT8_NETWORK = "openvino-int8/model.xml"
-# Where each format's network lives inside a bundle.
-FORMAT_PATHS = {
-    "openvino": "openvino/model.xml",
-    "onnx": "model.onnx",
-    "savedmodel": "savedmodel",
-    "keras": "keras/model.weights.h5",
-}
+from gesture_rt import manifest as manifests
+from gesture_rt.manifest import (
+    FORMAT,
+    FORMAT_PATHS,
+    FORMAT_VERSION,
+    FORMATS,
+    INT8_NETWORK,
+    MANIFEST,
+    REDUCED_PRECISIONS,
+    BundleError,
+    weights_of,
+)
+
 BUNDLED = Path(__file__).resolve().parent / "models"
-
-
-class BundleError(ValueError):
-    """A bundle that cannot be trusted or used: names the bundle and what is wrong."""
+PROGRAM_FORMATS = ("savedmodel",)  # networks that are programs: they run only when allowed
+MAX_ENTRIES = 10_000  # files and folders a bundle may hold (ours: about 10)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,7 @@ class Bundle:
 
     @property
     def stride(self) -> int:
-        return int(self.manifest["stride"])
+        return self.manifest["stride"]
 
     @property
     def threshold(self) -> float:
@@ -115,15 +124,48 @@ class Bundle:
     @property
     def smoothing(self) -> int:
         """Predictions the events average (optional in the manifest; 1: none)."""
-        return int(self.manifest.get("smoothing", 1))
+        return self.manifest.get("smoothing", 1)
 
     def path(self, fmt: str) -> Path:
-        """The network file (or SavedModel folder) of ``fmt``."""
+        """Where the network of ``fmt`` lies (engines read it through ``read``, not this)."""
+        return self.root / self.network(fmt)
+
+    def network(self, fmt: str) -> str:
+        """The listed name of ``fmt``'s network file (or SavedModel folder)."""
         if fmt not in self.manifest["formats"]:
             raise BundleError(
                 f"bundle {self.root} has no {fmt!r} network; it has {list(self.formats)}"
             )
-        return self.root / self.manifest["formats"][fmt]
+        return self.manifest["formats"][fmt]
+
+    def read(self, name: str) -> bytes:
+        """The bytes of the listed file ``name``, read once and checked against the manifest's
+        size and SHA-256: what an engine gets is exactly what was hashed."""
+        entry = self.manifest["files"].get(name)
+        if entry is None:
+            raise BundleError(f"bundle {self.root}: {name!r} is not among its files")
+        fd = _open_listed(self.root, name)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(entry["size"] + 1)
+        if len(data) != entry["size"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise BundleError(f"bundle {self.root}: {name} was altered (size or SHA-256 differ)")
+        return data
+
+    @contextmanager
+    def extracted(self, name: str) -> Iterator[Path]:
+        """A private copy of the listed file ``name``, or of every listed file under the folder
+        ``name``, written from verified bytes into a fresh folder only this user can read and
+        removed on exit: for libraries that open paths, not bytes (TensorFlow's SavedModel
+        loader, Keras's weights)."""
+        members = [f for f in self.manifest["files"] if f == name or f.startswith(name + "/")]
+        if not members:
+            raise BundleError(f"bundle {self.root}: {name!r} is not among its files")
+        with tempfile.TemporaryDirectory(prefix="gesture_rt-bundle-") as folder:
+            for member in members:
+                target = Path(folder, member)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(self.read(member))
+            yield Path(folder, name)
 
 
 def bundled_names() -> list[str]:
@@ -134,131 +176,110 @@ def bundled_names() -> list[str]:
 
 
 def resolve(bundle: str | os.PathLike) -> Path:
-    """A bundle folder from a path or the name of a bundled model."""
+    """The folder of ``bundle``: a bare name (no ``/``) is a packaged bundle's and nothing else;
+    a folder is used only when given as a path (``./mine``, ``runs/x/bundle``, a ``Path``), so a
+    folder planted in the working directory never stands in for a packaged model."""
+    if not isinstance(bundle, str | os.PathLike):
+        raise BundleError(f"bundle must be a bundled model's name {bundled_names()} or a bundle "
+                          f"folder's path, got {type(bundle).__name__}")  # fmt: skip
+    if isinstance(bundle, str) and _is_bare_name(bundle):
+        local = Path(bundle)
+        if bundle in bundled_names():
+            if (local / MANIFEST).exists():
+                log.warning("bundle %r: using the packaged model, not the folder %r in the "
+                            "working directory (give it as a path, './%s', to use it)", bundle,
+                            bundle, bundle)  # fmt: skip
+            return BUNDLED / bundle
+        hint = f"; to load the folder {bundle!r} here, give it as a path: './{bundle}'"
+        raise BundleError(f"bundle: {bundle!r} is not one of the bundled models "
+                          f"{bundled_names()}{hint if local.is_dir() else ''}")  # fmt: skip
     path = Path(bundle)
-    if (path / MANIFEST).is_file():
-        return path
-    if isinstance(bundle, str) and bundle in bundled_names():
-        return BUNDLED / bundle
-    raise BundleError(
-        f"bundle must be a bundle folder (holding {MANIFEST}) or one of the bundled models "
-        f"{bundled_names()}, got {str(bundle)!r}"
-    )
+    if not path.is_dir():
+        raise BundleError(f"bundle: no folder at {str(path)!r} (a bundle is a folder holding "
+                          f"{MANIFEST}, or a bundled model: {bundled_names()})")  # fmt: skip
+    if not (path / MANIFEST).exists():
+        raise BundleError(f"bundle: {str(path)!r} holds no {MANIFEST}: not a bundle folder")
+    return path.resolve()
+
+
+def _is_bare_name(text: str) -> bool:
+    separators = {"/", os.sep, os.altsep} - {None}
+    return text not in ("", ".", "..") and not any(s in text for s in separators)
 
 
 def load(bundle: str | os.PathLike) -> Bundle:
-    """Open and verify a bundle (a folder or a bundled name); see the module docstring."""
-    root = resolve(bundle).resolve()
-    try:
-        manifest = json.loads((root / MANIFEST).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BundleError(f"bundle {root}: unreadable {MANIFEST} ({error})") from None
-    _check_manifest(root, manifest)
+    """Open and verify a bundle (a folder's path or a bundled name); see the module docstring."""
+    root = resolve(bundle)
+    fd = _open_listed(root, MANIFEST)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(manifests.MAX_BYTES + 1)
+    manifest = manifests.parse(root, data)
+    _check_tree(root, manifest["files"])
     for name, entry in manifest["files"].items():
-        path = inside(root, name)
-        if not path.is_file():
-            raise BundleError(f"bundle {root}: {name} is missing")
-        if path.stat().st_size != entry["size"] or sha256(path) != entry["sha256"]:
-            raise BundleError(f"bundle {root}: {name} was altered (size or SHA-256 differ)")
+        _verify(root, name, entry)
     return Bundle(root, manifest)
 
 
-def _check_manifest(root: Path, manifest: Any) -> None:
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BundleError(f"bundle {root}: {MANIFEST} is not a {FORMAT} manifest")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise BundleError(f"bundle {root}: bad format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise BundleError(
-            f"bundle {root}: format version {version} is newer than this gesture_rt reads "
-            f"({FORMAT_VERSION}); upgrade gesture_rt"
-        )
-    missing = [k for k in REQUIRED if k not in manifest]
-    if missing:
-        raise BundleError(f"bundle {root}: {MANIFEST} lacks {missing}")
-    files = manifest["files"]
-    if not isinstance(files, dict) or not files:
-        raise BundleError(f"bundle {root}: {MANIFEST} lists no files")
-    for name, entry in files.items():
-        inside(root, name)
-        if not isinstance(entry, dict) or not {"size", "sha256"} <= entry.keys():
-            raise BundleError(f"bundle {root}: file entry {name!r} needs size and sha256")
-    formats = manifest["formats"]
-    if not isinstance(formats, dict) or not formats or not set(formats) <= set(FORMATS):
-        raise BundleError(f"bundle {root}: formats must be a subset of {FORMATS}, got {formats!r}")
-    for fmt, name in formats.items():
-        target = inside(root, name)
-        covered = any(inside(root, f) == target or target in inside(root, f).parents
-                      for f in files)  # fmt: skip
-        if not covered:
-            raise BundleError(f"bundle {root}: the {fmt} network {name!r} is not among its files")
-    if manifest.get("precision", "fp32") != "fp32":  # format versions 1-2: the IR's own
-        raise BundleError(
-            f"bundle {root}: its network is {manifest['precision']!r} only (an older "
-            "gesture_rt's export); networks are now fp32 with INT8 beside them: re-export it "
-            "with `python -m training.export ... --int8`"
-        )
-    _check_precisions(root, manifest.get("precisions", {}), files)
-    shape = manifest["input"].get("shape") if isinstance(manifest["input"], dict) else None
-    if not (isinstance(shape, list) and len(shape) == 4 and all(_positive(n) for n in shape)):
-        raise BundleError(f"bundle {root}: input shape must be 4 positive integers (T, H, W, C)")
-    labels = manifest["labels"]
-    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
-        raise BundleError(f"bundle {root}: labels must be a non-empty list of strings")
-    if not _positive(manifest.get("smoothing", 1)):
-        raise BundleError(f"bundle {root}: smoothing must be a positive integer")
-
-
-REQUIRED = ("model", "labels", "input", "preprocessing", "training_fps", "stride", "threshold",
-            "formats", "files")  # fmt: skip
-
-
-def _check_precisions(root: Path, precisions: Any, files: dict) -> None:
-    """``precisions``: {bf16|int8: {"agreement": {...} or None, ...}}; int8 names its network,
-    which must be among the bundle's files."""
-    if not isinstance(precisions, dict) or not set(precisions) <= set(REDUCED_PRECISIONS):
-        raise BundleError(f"bundle {root}: precisions must map some of {REDUCED_PRECISIONS} to "
-                          f"their records, got {precisions!r}")  # fmt: skip
-    for precision, entry in precisions.items():
-        agreement = entry.get("agreement", ()) if isinstance(entry, dict) else ()
-        if agreement is not None and not _is_agreement(agreement):
+def _check_tree(root: Path, files: dict) -> None:
+    """Every entry under ``root``: folders, the manifest and the listed files, all regular;
+    nothing unlisted, no symbolic links, no devices or pipes."""
+    unlisted, links, special, seen = [], [], [], 0
+    for folder, dirs, names in os.walk(root):
+        for name in (*dirs, *names):
+            seen += 1
+            if seen > MAX_ENTRIES:
+                raise BundleError(f"bundle {root}: holds more than {MAX_ENTRIES} entries")
+            path = os.path.join(folder, name)
+            relative = Path(path).relative_to(root).as_posix()
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                links.append(relative)
+            elif stat.S_ISDIR(mode) or relative == MANIFEST:
+                continue
+            elif relative not in files:
+                unlisted.append(relative)
+            elif not stat.S_ISREG(mode):
+                special.append(relative)
+    for found, what in ((links, "symbolic links"), (special, "files that are not regular files"),
+                        (unlisted, "files its manifest does not list")):  # fmt: skip
+        if found:
+            more = f" and {len(found) - 5} more" if len(found) > 5 else ""
             raise BundleError(
-                f"bundle {root}: precisions.{precision}.agreement must be null or hold clips "
-                "(an integer >= 1), top1_agreement (0 to 1) and max_rel_diff (>= 0)"
+                f"bundle {root}: holds {what}: {sorted(found)[:5]}{more}. Every file a bundle "
+                "holds must be a regular file listed (and hashed) in its manifest; remove these "
+                "or export the bundle again"
             )
-    if "int8" in precisions:
-        network = precisions["int8"].get("network")
-        target = inside(root, network)
-        if PurePosixPath(network).suffix != ".xml" or not any(inside(root, f) == target
-                                                              for f in files):  # fmt: skip
-            raise BundleError(f"bundle {root}: the int8 network {network!r} must be an OpenVINO "
-                              ".xml among its files")  # fmt: skip
 
 
-def _is_agreement(record: Any) -> bool:
-    if not isinstance(record, dict):
-        return False
-    share, difference = record.get("top1_agreement"), record.get("max_rel_diff")
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool)
-                  for v in (share, difference))  # fmt: skip
-    return (_positive(record.get("clips")) and numbers and 0 <= share <= 1
-            and 0 <= difference < float("inf"))  # fmt: skip
-
-
-def _positive(n: Any) -> bool:
-    return isinstance(n, int) and not isinstance(n, bool) and n > 0
-
-
-def inside(root: Path, name: Any) -> Path:
-    """``root/name`` for a relative POSIX path that stays inside ``root``; else BundleError."""
-    if not isinstance(name, str) or not name:
-        raise BundleError(f"bundle {root}: bad path {name!r} in {MANIFEST}")
-    pure = PurePosixPath(name)
-    path = (root / pure).resolve()
-    if pure.is_absolute() or ".." in pure.parts or not path.is_relative_to(root.resolve()):
+def _open_listed(root: Path, name: str) -> int:
+    """A read-only descriptor of the regular file ``root/name``, refusing symbolic links (of the
+    file or, resolved, of its folders), pipes and devices; opening never blocks."""
+    path = root / manifests.relative_path(root, name)
+    if not path.parent.resolve().is_relative_to(root):
         raise BundleError(f"bundle {root}: path {name!r} in {MANIFEST} points outside the bundle")
-    return path
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise BundleError(f"bundle {root}: {name} is missing") from None
+    except OSError as error:
+        why = "is a symbolic link" if error.errno == errno.ELOOP else f"cannot be read ({error})"
+        raise BundleError(f"bundle {root}: {name} {why}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BundleError(f"bundle {root}: {name} is not a regular file")
+    return fd
+
+
+def _verify(root: Path, name: str, entry: dict) -> None:
+    digest, size = hashlib.sha256(), 0
+    with os.fdopen(_open_listed(root, name), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+            if size > entry["size"]:
+                break
+    if size != entry["size"] or digest.hexdigest() != entry["sha256"]:
+        raise BundleError(f"bundle {root}: {name} was altered (size or SHA-256 differ)")
 
 
 def sha256(path: Path) -> str:
@@ -269,27 +290,19 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# -- writing ----------------------------------------------------------------------------------
+
+
 def file_entries(root: Path) -> dict[str, dict]:
     """{relative POSIX path: {size, sha256}} of every file under ``root`` but the manifest."""
     entries = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in sorted(root.rglob("*")):
         name = path.relative_to(root).as_posix()
-        if name != MANIFEST:
+        if path.is_symlink() or not (path.is_dir() or path.is_file()):
+            raise BundleError(f"bundle {root}: {name} is not a regular file or folder")
+        if path.is_file() and name != MANIFEST:
             entries[name] = {"size": path.stat().st_size, "sha256": sha256(path)}
     return entries
-
-
-def replace_bundle(staged: Path, out: Path) -> None:
-    """Move the finished bundle ``staged`` to ``out``, replacing an old one only once the new
-    one is whole."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        staged.rename(out)
-        shutil.rmtree(old)
-    else:
-        staged.rename(out)
 
 
 def write_manifest(root: Path, manifest: dict) -> dict:
@@ -298,11 +311,104 @@ def write_manifest(root: Path, manifest: dict) -> dict:
                else 2 if "keras" in manifest.get("formats", {}) else 1)  # fmt: skip
     content = {k: v for k, v in manifest.items() if k not in ("format", "format_version", "files")}
     manifest = {"format": FORMAT, "format_version": version, **content, "files": file_entries(root)}
-    _check_manifest(root, manifest)
+    manifests.check(root, manifest)
     fd, tmp = tempfile.mkstemp(dir=root, prefix=".manifest-", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=1)
+        json.dump(manifest, f, indent=1, allow_nan=False)
         f.write("\n")
     os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide an installed bundle from other users
     os.replace(tmp, root / MANIFEST)
     return manifest
+
+
+@contextmanager
+def staging(out: Path) -> Iterator[Path]:
+    """A fresh folder beside ``out`` (``.NAME.tmp-PID-...``) to assemble a bundle in, removed on
+    exit whatever happens. First ``recover(out)``: what killed writers left behind goes."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    recover(out)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-{os.getpid()}-"))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def recover(out: Path) -> None:
+    """Tidy what writers of ``out`` killed mid-way left: their staging folders (those whose
+    process is gone) are removed, and a two-rename replacement (``replace_bundle`` where the
+    filesystem cannot swap) is undone if the new bundle never arrived, finished if it did."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        return
+    pattern = re.compile(re.escape(f".{out.name}.tmp-") + r"(?:(\d+)-)?")
+    for leftover in out.parent.iterdir():
+        match = pattern.match(leftover.name)
+        if match and not _alive(match.group(1)) and not leftover.is_symlink():
+            log.info("removing %s, left by a killed export", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
+    old = _old(out)
+    if old.is_dir() and not old.is_symlink():
+        if out.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            log.warning("restoring %s from %s: its replacement was interrupted", out, old)
+            old.rename(out)
+
+
+def _alive(pid: str | None) -> bool:
+    """Whether the process ``pid`` (None: a name from before PIDs were in it) still runs."""
+    if pid is None:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def _old(out: Path) -> Path:
+    return out.with_name(f".{out.name}.old")
+
+
+def replace_bundle(staged: Path, out: Path) -> None:
+    """Move the finished bundle ``staged`` to ``out``. An existing ``out`` is swapped with it in
+    one atomic exchange (Linux's renameat2), so a kill at any moment leaves the old bundle or the
+    new one at ``out``; ``staged`` then holds the old one, for ``staging`` to remove. Where the
+    filesystem cannot exchange, two renames, which ``recover`` completes after a kill."""
+    staged, out = Path(staged), Path(out)
+    if not out.exists() and not out.is_symlink():
+        staged.rename(out)
+    elif not _exchange(staged, out):
+        old = _old(out)
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        staged.rename(out)
+        shutil.rmtree(old)
+
+
+RENAME_EXCHANGE = 2
+AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False where the system or filesystem cannot."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+__all__ = ["BUNDLED", "FORMATS", "FORMAT_PATHS", "FORMAT_VERSION", "INT8_NETWORK", "MANIFEST",
+           "PROGRAM_FORMATS", "REDUCED_PRECISIONS", "Bundle", "BundleError", "Preprocessing",
+           "bundled_names", "file_entries", "load", "recover", "replace_bundle", "resolve",
+           "sha256", "staging", "weights_of", "write_manifest"]  # fmt: skip

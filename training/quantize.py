@@ -19,9 +19,7 @@ import argparse
 import contextlib
 import io
 import json
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,19 +256,17 @@ def quantize_bundle(bundle: str | Path, out: str | Path | None = None,
     if out.exists() and out.resolve() != loaded.root:
         raise FileExistsError(f"out: {out} exists; give a new folder (or none, to replace "
                               f"{loaded.root})")  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    with bundles.staging(out) as work:
         staged = work / "bundle"
-        shutil.copytree(loaded.root, staged, symlinks=False)
-        if options.int8:
-            shutil.rmtree(staged / Path(bundles.INT8_NETWORK).parent, ignore_errors=True)
+        staged.mkdir()
+        for name in loaded.manifest["files"]:  # the verified bytes, not whatever is there now
+            if not (options.int8 and name.startswith(str(Path(bundles.INT8_NETWORK).parent) + "/")):
+                (staged / name).parent.mkdir(parents=True, exist_ok=True)
+                (staged / name).write_bytes(loaded.read(name))
         manifest = dict(loaded.manifest)
         manifest["precisions"] = add_precisions(staged, options, progress)
         manifest = bundles.write_manifest(staged, manifest)
         bundles.replace_bundle(staged, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return manifest
 
 
