@@ -71,6 +71,9 @@ class RecognizerOptions:
     things"). ``result_callback(prediction)`` receives push_async's results on the worker thread.
     ``precision``: "fp32", "bf16", "int8" or "auto", the fastest that this device runs and that
     agrees with fp32 on at least 99% of the bundle's measured clips (``gesture_rt.precision``).
+    ``allow_bundle_code``: let ``engine="tensorflow"`` run the bundle's SavedModel, a program that
+    may read and write files (only for bundles you trust as you trust code; see the README's
+    "What a bundle may do").
     """
 
     bundle: str | os.PathLike = DEFAULT_BUNDLE
@@ -86,6 +89,7 @@ class RecognizerOptions:
     deny: Sequence[str] = ()
     channel_order: str = "bgr"
     result_callback: Callable[[Prediction], Any] | None = None
+    allow_bundle_code: bool = False
 
 
 class GestureRecognizer:
@@ -106,7 +110,8 @@ class GestureRecognizer:
         fire = firing_labels(self.bundle.labels, options.allow, options.deny)
         smoothing = options.smoothing if options.smoothing is not None else self.bundle.smoothing
         self._events = EventDetector(self.labels, threshold, smoothing, fire)
-        self._engine = open_engine(self.bundle, options.engine, options.device, options.precision)
+        self._engine = open_engine(self.bundle, options.engine, options.device, options.precision,
+                                   options.allow_bundle_code)  # fmt: skip
         # GPU path: an engine that reads device memory gets a device ring filled by the CUDA
         # kernel, and the clip never makes a host round trip.
         self._xp = np

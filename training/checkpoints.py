@@ -163,7 +163,9 @@ def _bundle_network(loaded: bundles.Bundle) -> Network:
             f"bundle {loaded.root}: its model options cannot build a network ({error})"
         ) from None
     try:
-        model.load_weights(loaded.path("keras"))
+        with loaded.extracted(loaded.network("keras")) as weights:  # the verified bytes
+            _check_self_contained(weights, loaded.root)
+            model.load_weights(weights)
     except ValueError as error:
         raise bundles.BundleError(
             f"bundle {loaded.root}: its Keras weights do not fit its model ({error})"
@@ -175,3 +177,20 @@ def _bundle_network(loaded: bundles.Bundle) -> Network:
         str(loaded.root),
         loaded.training_fps,
     )
+
+
+def _check_self_contained(weights: Path, root: Path) -> None:
+    """Keras weights that hold all their data: HDF5 external links, external storage and virtual
+    datasets would read other files, which the bundle's manifest never hashed."""
+    import h5py
+
+    foreign = []
+    with h5py.File(weights, "r") as f:
+        f.visititems_links(lambda name, link: foreign.append(name)
+                           if isinstance(link, h5py.ExternalLink) else None)  # fmt: skip
+        f.visititems(lambda name, item: foreign.append(name)
+                     if isinstance(item, h5py.Dataset) and (item.external or item.is_virtual)
+                     else None)  # fmt: skip
+    if foreign:
+        raise bundles.BundleError(f"bundle {root}: its Keras weights read other files through "
+                                  f"{sorted(foreign)[:5]}; refused")  # fmt: skip

@@ -5,6 +5,9 @@ on an engine at a precision (``gesture_rt.precision``); ``engine.infer(clip)`` m
 (T, H, W, C) or a batch (N, T, H, W, C), float32 in the bundle's input shape, to logits (K,) or
 (N, K). Each engine imports its library only when opened: importing ``gesture_rt`` never imports
 TensorFlow.
+
+"auto" runs only data formats (OpenVINO IR, ONNX); a SavedModel is a program and runs on the
+TensorFlow engine only when asked for by name with ``allow_bundle_code=True``.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ ENGINES = {
     "onnxruntime": ("gesture_rt.engines.onnxruntime", "OnnxRuntimeEngine", "onnx", "onnxruntime"),
     "tensorflow": ("gesture_rt.engines.tensorflow", "TensorFlowEngine", "savedmodel", "tensorflow"),
 }
-# "auto" tries these in order: fastest first, as measured on CPU (../DESIGN.md: OpenVINO 230 ms,
-# ONNX Runtime 310 ms, TensorFlow 565 ms for I3D) and, on NVIDIA GPUs, ONNX Runtime's CUDA and
-# TensorRT providers.
+# "auto" tries these in order: fastest first, as measured on CPU (OpenVINO 230 ms, ONNX Runtime
+# 310 ms for I3D; TensorFlow, 565 ms, runs programs and is never auto's) and, on NVIDIA GPUs,
+# ONNX Runtime's CUDA and TensorRT providers.
 AUTO_ORDER = {
-    "cpu": ("openvino", "onnxruntime", "tensorflow"),
+    "cpu": ("openvino", "onnxruntime"),
     "cuda": ("onnxruntime",),
     "tensorrt": ("onnxruntime",),
     "gpu": ("onnxruntime", "openvino"),
@@ -52,17 +55,28 @@ def open_engine(
     engine: str = "auto",
     device: str = "cpu",
     precision: str = "auto",
+    allow_bundle_code: bool = False,
 ) -> Engine:
     """Load ``bundle`` (a Bundle, folder or bundled name) on ``engine`` for ``device`` at
     ``precision``. A precision that cannot run raises ``PrecisionError`` naming what the device
-    and the bundle have; "auto" engines are not tried further for it."""
+    and the bundle have; "auto" engines are not tried further for it. ``allow_bundle_code``
+    lets the TensorFlow engine run a SavedModel (a program: trust it as you trust code)."""
     loaded = bundle if isinstance(bundle, bundles.Bundle) else bundles.load(bundle)
     if not isinstance(device, str) or device.lower() not in AUTO_ORDER:
         raise ValueError(f"device must be one of {sorted(AUTO_ORDER)}, got {device!r}")
     device = device.lower()
     check_precision(precision)
     if engine != "auto":
-        return engine_class(engine)(loaded, device, precision)
+        return engine_class(engine)(loaded, device, precision, allow_bundle_code)
+    data_formats = [f for f in loaded.formats if f not in (*bundles.PROGRAM_FORMATS, "keras")]
+    if not data_formats:
+        raise bundles.BundleError(
+            f"bundle {loaded.root} has only {list(loaded.formats)}: a SavedModel is a program "
+            "(its graph may read and write files), which engine 'auto' never runs. If you trust "
+            "it as you trust code: engine='tensorflow', allow_bundle_code=True (the live app: "
+            "--engine tensorflow --allow-bundle-code); better, export it with --formats "
+            "openvino,onnx"
+        )
     candidates = [n for n in AUTO_ORDER[device]
                   if ENGINES[n][2] in loaded.formats and available(n)]  # fmt: skip
     if precision not in ("auto", "fp32"):  # only engines that offer it
@@ -77,7 +91,7 @@ def open_engine(
     for name in candidates:
         try:
             return engine_class(name)(loaded, device, precision)
-        except PrecisionError:
+        except (PrecisionError, bundles.BundleError):  # the bundle, not the engine, is wrong
             raise
         except (RuntimeError, ValueError) as error:  # e.g. no CUDA provider on this machine
             errors.append(f"{name}: {error}")

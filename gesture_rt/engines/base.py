@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gesture_rt.bundle import Bundle
+from gesture_rt.bundle import Bundle, BundleError
 from gesture_rt.precision import PRECISIONS, Choice, choose, qualifying
 
 log = logging.getLogger("gesture_rt.engines")
@@ -19,13 +19,23 @@ class Engine(ABC):
     """A bundle's network on one library and device at one precision. Subclasses set ``name``,
     ``devices`` and ``precisions`` and implement ``_load`` and ``_run`` (a float32 batch in,
     logits out); calls are serialised. ``precision`` is what runs (``"auto"`` resolved, see
-    ``gesture_rt.precision``), ``precision_reason`` why."""
+    ``gesture_rt.precision``), ``precision_reason`` why. An engine that ``runs_bundle_code`` (a
+    SavedModel's graph can read and write files) opens only with ``allow_bundle_code=True``."""
 
     name: str = ""
     devices: tuple[str, ...] = ()
     precisions: tuple[str, ...] = ("fp32",)
+    runs_bundle_code = False
 
-    def __init__(self, bundle: Bundle, device: str = "cpu", precision: str = "auto") -> None:
+    def __init__(self, bundle: Bundle, device: str = "cpu", precision: str = "auto",
+                 allow_bundle_code: bool = False) -> None:  # fmt: skip
+        if self.runs_bundle_code and allow_bundle_code is not True:
+            raise BundleError(
+                f"bundle {bundle.root}: the {self.name} engine runs its "
+                f"{', '.join(self.formats_run)} network, which is a program (its graph may read "
+                "and write files); it runs only for bundles you trust as you trust code: pass "
+                "allow_bundle_code=True (the live app: --allow-bundle-code)"
+            )
         if device not in self.devices:
             raise ValueError(
                 f"device: the {self.name} engine runs on {list(self.devices)}, got {device!r}"
@@ -46,6 +56,26 @@ class Engine(ABC):
         self._lock = threading.Lock()
         self._closed = False
         self._load()
+
+    formats_run: tuple[str, ...] = ()  # the bundle formats this engine reads
+
+    def _check_graph(self, what: str, inputs: list, outputs: list) -> None:
+        """The network's own input and output shapes (None for a dynamic dimension) against the
+        manifest's: one clip input (N, T, H, W, C) of exactly the manifest's shape (refused, not
+        reshaped) and one output (N, K) with K the number of labels."""
+        expected = [None, *self.input_shape]
+        classes = len(self.bundle.labels)
+        problem = None
+        if len(inputs) != 1 or len(outputs) != 1:
+            problem = f"has {len(inputs)} inputs and {len(outputs)} outputs; it must have one each"
+        elif len(inputs[0]) != 5 or list(inputs[0][1:]) != expected[1:]:
+            problem = (f"takes clips of shape {_shape(inputs[0])}, but the manifest's input "
+                       f"shape is {_shape(expected)}")  # fmt: skip
+        elif len(outputs[0]) != 2 or outputs[0][1] != classes:
+            problem = (f"gives outputs of shape {_shape(outputs[0])}, but the manifest has "
+                       f"{classes} labels")  # fmt: skip
+        if problem:
+            raise BundleError(f"bundle {self.bundle.root}: its {what} network {problem}")
 
     def _refused(self) -> dict[str, str]:
         """Why this device or bundle cannot run each of ``precisions`` that it cannot."""
@@ -122,3 +152,7 @@ class Engine(ABC):
             f"{type(self).__name__}(bundle={str(self.bundle.root)!r}, device={self.device!r}, "
             f"precision={self.precision!r})"
         )
+
+
+def _shape(dims: list) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in dims) + ")"

@@ -5,10 +5,13 @@ clip by clip."""
 from __future__ import annotations
 
 import functools
+import re
 import time
+from xml.etree import ElementTree
 
 import numpy as np
 
+from gesture_rt.bundle import INT8_NETWORK, Bundle, BundleError, weights_of
 from gesture_rt.engines.base import Engine
 from gesture_rt.precision import Choice
 
@@ -27,6 +30,43 @@ def capabilities(device: str = "CPU") -> tuple[str, ...]:
     return tuple(ov.Core().get_property(device.upper(), "OPTIMIZATION_CAPABILITIES"))
 
 
+STANDARD_OPSET = re.compile(r"opset\d+")  # a layer's version: OpenVINO's own operator sets
+
+
+def read_ir(bundle: Bundle, name: str):
+    """The OpenVINO IR ``name`` (its .xml and .bin) built from the bundle's verified bytes, not
+    from paths: OpenVINO reads nothing the manifest did not hash. Layers outside OpenVINO's
+    standard operator sets (extensions: custom code) are refused."""
+    import openvino as ov
+
+    xml, weights = bundle.read(name), bundle.read(weights_of(name))
+    check_operator_sets(xml, f"bundle {bundle.root}: {name}")
+    return ov.Core().read_model(xml, ov.Tensor(np.frombuffer(weights, np.uint8)))
+
+
+def check_operator_sets(xml: bytes, where: str) -> None:
+    """An IR's XML with no DTD (entities) and every layer from a standard ``opsetN``."""
+    if re.search(rb"<!\s*(DOCTYPE|ENTITY)", xml, re.IGNORECASE):
+        raise BundleError(f"{where} declares a DTD; an OpenVINO IR has none")
+    try:
+        tree = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as error:
+        raise BundleError(f"{where} is not an OpenVINO IR ({error})") from None
+    foreign = sorted({f"{layer.get('type')} ({layer.get('version')})"
+                      for layer in tree.iter("layer")
+                      if not STANDARD_OPSET.fullmatch(layer.get("version") or "")})  # fmt: skip
+    if foreign:
+        raise BundleError(f"{where} has layers outside OpenVINO's standard operator sets: "
+                          f"{foreign[:5]}; extensions (custom operations) are refused")  # fmt: skip
+
+
+def dims(shape) -> list[int | None]:
+    """An OpenVINO (partial) shape as a list, None for a dynamic dimension."""
+    if shape.rank.is_dynamic:
+        return []
+    return [d.get_length() if d.is_static else None for d in shape]
+
+
 def compile_network(network, device: str, precision: str):
     """``network`` (an ov.Model or an IR path) compiled for latency at ``precision``."""
     import openvino as ov
@@ -35,12 +75,14 @@ def compile_network(network, device: str, precision: str):
     return ov.Core().compile_model(network, device.upper(), config)
 
 
-def compile_ir(path, clip_shape, device: str, precision: str):
-    """The IR at ``path`` for one clip of ``clip_shape`` (T, H, W, C), a static shape (which
-    OpenVINO runs faster than a dynamic batch), compiled at ``precision``."""
+def compile_ir(network, clip_shape, device: str, precision: str):
+    """``network`` (an ov.Model or an IR path) for one clip of ``clip_shape`` (T, H, W, C), a
+    static batch of 1 (which OpenVINO runs faster than a dynamic batch), compiled at
+    ``precision``."""
     import openvino as ov
 
-    network = ov.Core().read_model(str(path))
+    if not isinstance(network, ov.Model):
+        network = ov.Core().read_model(str(network))
     network.reshape([1, *clip_shape])
     return compile_network(network, device, precision)
 
@@ -49,6 +91,7 @@ class OpenVINOEngine(Engine):
     name = "openvino"
     devices = ("cpu", "gpu", "npu")
     precisions = ("fp32", "bf16", "int8")
+    formats_run = ("openvino",)
 
     def __init__(self, *args, **kwargs) -> None:
         self._timed: dict = {}  # precision -> compiled network, when auto timed several
@@ -90,8 +133,12 @@ class OpenVINOEngine(Engine):
                             f"the bundle's measured clips (one clip: {times})")  # fmt: skip
 
     def _compile(self, precision: str):
-        ir = self.bundle.int8_network if precision == "int8" else self.bundle.path("openvino")
-        return compile_ir(ir, self.input_shape, self.device, precision)
+        name = INT8_NETWORK if precision == "int8" else self.bundle.network("openvino")
+        network = read_ir(self.bundle, name)
+        shapes = [[dims(p.get_partial_shape()) for p in ports]
+                  for ports in (network.inputs, network.outputs)]  # fmt: skip
+        self._check_graph(f"{precision} OpenVINO", *shapes)
+        return compile_ir(network, self.input_shape, self.device, precision)
 
     def _load(self) -> None:
         self._compiled = self._timed.pop(self.precision, None) or self._compile(self.precision)

@@ -1,5 +1,10 @@
 """TensorFlow SavedModel: TensorFlow is imported here, when this engine is opened, never by
-``import gesture_rt``."""
+``import gesture_rt``.
+
+A SavedModel is a program: its graph may hold any TensorFlow op, file reads and writes included.
+This engine therefore opens only with ``allow_bundle_code=True`` and ``engine="auto"`` never picks
+it. TensorFlow loads from a private copy of the bundle's verified bytes (``Bundle.extracted``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from gesture_rt.engines.base import Engine
 class TensorFlowEngine(Engine):
     name = "tensorflow"
     devices = ("cpu", "gpu")
+    formats_run = ("savedmodel",)
+    runs_bundle_code = True
 
     def _load(self) -> None:
         import tensorflow as tf
@@ -18,8 +25,13 @@ class TensorFlowEngine(Engine):
         if self.device == "gpu" and not tf.config.list_physical_devices("GPU"):
             raise RuntimeError("TensorFlow sees no GPU")
         self._tf = tf
-        self._saved = tf.saved_model.load(str(self.bundle.path("savedmodel")))
+        with self.bundle.extracted(self.bundle.network("savedmodel")) as folder:
+            self._saved = tf.saved_model.load(str(folder))
         self._serve = self._saved.signatures["serving_default"]
+        inputs = list(self._serve.structured_input_signature[1].values())
+        outputs = list(self._serve.structured_outputs.values())
+        self._check_graph("SavedModel", [s.shape.as_list() for s in inputs],
+                          [s.shape.as_list() for s in outputs])  # fmt: skip
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         device = "/GPU:0" if self.device == "gpu" else "/CPU:0"
