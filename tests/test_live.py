@@ -54,6 +54,28 @@ def test_a_headless_synthetic_run_fires_the_streams_gestures(capsys):
         assert summary["inference_precision"] == recognizer.precision
 
 
+def test_a_source_too_short_for_one_clip_exits_1_with_the_summary(capsys):
+    code, lines, err = run_headless(["--source", "synthetic", "--seconds", "2", "--no-pace",
+                                     *SMALL], capsys)  # fmt: skip
+    assert code == 1 and lines[-1]["summary"]["clips_evaluated"] == 0
+    assert "no clip was evaluated" in err and "a clip needs 40" in err and "--loop" in err
+
+
+def test_a_folder_planted_in_the_working_directory_is_not_the_default_model(
+    tmp_path, monkeypatch, capsys
+):
+    planted = tmp_path / RecognizerOptions.bundle
+    planted.mkdir()
+    (planted / "manifest.json").write_text("{ a bundle that must never be loaded")
+    monkeypatch.chdir(tmp_path)
+    code, lines, _ = run_headless(["--source", "synthetic", "--seconds", "5", "--no-pace",
+                                   *SMALL], capsys)  # fmt: skip
+    assert code == 0 and lines[-1]["summary"]["clips_evaluated"] > 0
+    code, _, err = run_headless(["--source", "synthetic", "--seconds", "5", "--bundle",
+                                 f"./{RecognizerOptions.bundle}"], capsys)  # fmt: skip
+    assert code == 2 and "unreadable manifest.json" in err  # as a path it is that folder
+
+
 def test_an_unknown_precision_is_refused_with_the_choices(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--source", "synthetic", "--precision", "fp16"])
@@ -89,16 +111,16 @@ def test_verbose_prints_every_prediction(capsys):
 
 def test_a_video_file_is_read_whole_and_recorded(tmp_path, capsys):
     video = tmp_path / "in.avi"
-    frames = write_video(video, count=90, fps=30)
+    frames = write_video(video, count=120, fps=30)  # 4 s: 48 frames at 12 fps, one clip
     record, shot = tmp_path / "out.mp4", tmp_path / "shot.png"
     code, lines, _ = run_headless(
         ["--source", str(video), "--no-pace", "--record", str(record), "--screenshot", str(shot)],
         capsys,
     )
     summary = lines[-1]["summary"]
-    assert code == 0 and summary["frames"] == 90 and summary["stopped_by"] == "end of source"
-    assert summary["recording"] == str(record)
-    assert count_frames(record) == 90  # one recorded frame per 1/30 s of the source
+    assert code == 0 and summary["frames"] == 120 and summary["stopped_by"] == "end of source"
+    assert summary["recording"] == str(record) and summary["clips_evaluated"] == 1
+    assert count_frames(record) == 120  # one recorded frame per 1/30 s of the source
     image = cv2.imread(str(shot))
     assert image.shape == frames[0].shape
     assert not list(tmp_path.glob(".*partial*"))
@@ -115,12 +137,12 @@ def test_a_folder_of_images_is_a_source(tmp_path, capsys):
 def test_a_paced_source_runs_at_its_frame_rate(capsys):
     began = time.monotonic()
     code, lines, _ = run_headless(
-        ["--source", "synthetic", "--seconds", "2", "--fps", "15", *SMALL], capsys
+        ["--source", "synthetic", "--seconds", "3", "--fps", "15", "--every-frame", *SMALL], capsys
     )
     elapsed = time.monotonic() - began
     summary = lines[-1]["summary"]
-    assert code == 0 and summary["frames"] + summary["frames_dropped_at_capture"] == 30
-    assert elapsed >= 1.9  # 30 frames at 15 fps are not delivered faster than 2 s
+    assert code == 0 and summary["frames"] + summary["frames_dropped_at_capture"] == 45
+    assert elapsed >= 2.9  # 45 frames at 15 fps are not delivered faster than 3 s
 
 
 def test_the_overlay_status_line_names_the_precision():

@@ -161,7 +161,7 @@ class LiveApp:
             self.summary = self._summarise(source, capture, frames, recognizer, wall,
                                            _cpu_seconds() - cpu, saved)  # fmt: skip
         self._print({"summary": self.summary})
-        failure = self._error or capture.error
+        failure = self._error or capture.error or self._nothing_evaluated(recognizer)
         if failure is not None:
             print(f"gesture_rt.live: {failure}", file=sys.stderr)
             return 1
@@ -325,6 +325,15 @@ class LiveApp:
         first, last = self._span
         return (self._processed - 1) / (last - first) if last and last > first else 0.0
 
+    def _nothing_evaluated(self, recognizer: GestureRecognizer) -> str | None:
+        """Why a run that ended by itself evaluated no clip (a failure: it recognised nothing)."""
+        if self._predictions or self._stopped_by_user:
+            return None
+        clip = recognizer.bundle.input_shape[0]
+        return (f"no clip was evaluated: {self._processed} frames reached the recognizer, and a "
+                f"clip needs {clip} at the bundle's {recognizer.bundle.training_fps:g} fps; give "
+                "a longer source, --loop, or --every-frame for a short one")  # fmt: skip
+
     def _stopped_by(self, capture: CaptureThread) -> str:
         if self._error is not None:
             return f"error: {self._error}"
@@ -431,7 +440,14 @@ def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
         default=RecognizerOptions.bundle,
         help="model bundle folder or bundled name (the synthetic-trained default)",
     )
-    p.add_argument("--engine", default="auto", help="auto, openvino, onnxruntime or tensorflow")
+    p.add_argument("--engine", default="auto", help="auto (OpenVINO, else ONNX Runtime), openvino, "
+                   "onnxruntime or tensorflow (with --allow-bundle-code)")  # fmt: skip
+    p.add_argument(
+        "--allow-bundle-code",
+        action="store_true",
+        help="let --engine tensorflow run the bundle's SavedModel, a program that may read and "
+        "write files: only for bundles you trust as you trust code",
+    )
     p.add_argument("--device", default="cpu", help="cpu, gpu, cuda, tensorrt, npu")
     p.add_argument(
         "--precision",
@@ -474,6 +490,7 @@ def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
         engine=a.engine,
         device=a.device,
         precision=a.precision,
+        allow_bundle_code=a.allow_bundle_code,
         stride=a.stride,
         threshold=a.threshold,
         smoothing=a.smoothing,
