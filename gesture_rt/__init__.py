@@ -10,6 +10,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from gesture_rt.offline import block_telemetry
+
+block_telemetry()  # before anything can import OpenVINO: no network at run time
+
 
 def _import_native():
     try:

@@ -6,6 +6,8 @@ never imports it.
 
 import os
 
+import gesture_rt  # noqa: F401  (blocks OpenVINO's and NNCF's telemetry before they load)
+
 # TensorFlow 2.21 leaves its oneDNN kernels off on CPUs it does not single out, and its own CPU
 # Conv3D backprop is slow: measured here (2-core AMD EPYC), one forward+backward of I3D's 7x7x7
 # first conv on a 4x8x32x32x3 batch takes 2.4 s without oneDNN and 15 ms with it. Asking for it
