@@ -48,6 +48,8 @@ def guarded(tmp_path: Path, argv: list[str]) -> tuple[subprocess.CompletedProces
     return result, found + [f"wrote {p}" for p in home.rglob("*")]
 
 
+@pytest.mark.skipif(importlib.util.find_spec("openvino_telemetry") is None,
+                    reason="this OpenVINO comes without openvino_telemetry: nothing to catch")
 def test_the_guard_catches_openvinos_own_telemetry(tmp_path):
     """Without gesture_rt, importing OpenVINO phones home: the guard must see it."""
     code = "import openvino, time; time.sleep(2)"
