@@ -60,6 +60,7 @@ from gesture_rt.manifest import (
 BUNDLED = Path(__file__).resolve().parent / "models"
 PROGRAM_FORMATS = ("savedmodel",)  # networks that are programs: they run only when allowed
 MAX_ENTRIES = 10_000  # files and folders a bundle may hold (ours: about 10)
+MAX_DEPTH = 16  # folder levels (ours: 3)
 log = logging.getLogger(__name__)
 
 
@@ -224,21 +225,27 @@ def _check_tree(root: Path, files: dict) -> None:
     """Every entry under ``root``: folders, the manifest and the listed files, all regular;
     nothing unlisted, no symbolic links, no devices or pipes."""
     unlisted, links, special, seen = [], [], [], 0
-    for folder, dirs, names in os.walk(root):
-        for name in (*dirs, *names):
+    folders = [(root, 0)]
+    while folders:  # breadth first, bounded: os.walk recurses, and a bundle may be hostile
+        folder, depth = folders.pop()
+        if depth > MAX_DEPTH:
+            raise BundleError(f"bundle {root}: nests folders deeper than {MAX_DEPTH} levels")
+        with os.scandir(folder) as entries:
+            listing = list(entries)
+        for entry in listing:
             seen += 1
             if seen > MAX_ENTRIES:
                 raise BundleError(f"bundle {root}: holds more than {MAX_ENTRIES} entries")
-            path = os.path.join(folder, name)
-            relative = Path(path).relative_to(root).as_posix()
-            mode = os.lstat(path).st_mode
-            if stat.S_ISLNK(mode):
+            relative = Path(entry.path).relative_to(root).as_posix()
+            if entry.is_symlink():
                 links.append(relative)
-            elif stat.S_ISDIR(mode) or relative == MANIFEST:
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append((Path(entry.path), depth + 1))
+            elif relative == MANIFEST:
                 continue
             elif relative not in files:
                 unlisted.append(relative)
-            elif not stat.S_ISREG(mode):
+            elif not entry.is_file(follow_symlinks=False):
                 special.append(relative)
     for found, what in ((links, "symbolic links"), (special, "files that are not regular files"),
                         (unlisted, "files its manifest does not list")):  # fmt: skip
@@ -326,6 +333,9 @@ def staging(out: Path) -> Iterator[Path]:
     """A fresh folder beside ``out`` (``.NAME.tmp-PID-...``) to assemble a bundle in, removed on
     exit whatever happens. First ``recover(out)``: what killed writers left behind goes."""
     out = Path(out)
+    if out.is_symlink():
+        raise ValueError(f"out: {out} is a symbolic link; give the folder it points to "
+                         f"({out.resolve()}) or remove the link")  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     recover(out)
     work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-{os.getpid()}-"))
@@ -342,9 +352,10 @@ def recover(out: Path) -> None:
     out = Path(out)
     if not out.parent.is_dir():
         return
-    pattern = re.compile(re.escape(f".{out.name}.tmp-") + r"(?:(\d+)-)?")
+    # mkdtemp's names: PREFIX + [a-z0-9_]...; before PIDs were in them, no PID
+    pattern = re.compile(re.escape(f".{out.name}.tmp-") + r"(?:(\d+)-)?[a-z0-9_]+")
     for leftover in out.parent.iterdir():
-        match = pattern.match(leftover.name)
+        match = pattern.fullmatch(leftover.name)
         if match and not _alive(match.group(1)) and not leftover.is_symlink():
             log.info("removing %s, left by a killed export", leftover)
             shutil.rmtree(leftover, ignore_errors=True)
@@ -380,6 +391,7 @@ def replace_bundle(staged: Path, out: Path) -> None:
     new one at ``out``; ``staged`` then holds the old one, for ``staging`` to remove. Where the
     filesystem cannot exchange, two renames, which ``recover`` completes after a kill."""
     staged, out = Path(staged), Path(out)
+    os.chmod(staged, 0o755)  # mkdtemp's 0700 would hide an installed bundle from other users
     if not out.exists() and not out.is_symlink():
         staged.rename(out)
     elif not _exchange(staged, out):

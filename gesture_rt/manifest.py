@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from pathlib import PurePosixPath
 from typing import Any
+
+from gesture_rt.synthetic.clips import FPS_RANGE  # the frame rates the synthetic source renders
 
 FORMAT = "gesture_rt.bundle"
 # 2 added the keras format, 3 the precisions; a bundle is written at the oldest version that
@@ -32,9 +35,11 @@ FORMAT_PATHS = {
     "keras": "keras/model.weights.h5",
 }
 INT8_NETWORK = "openvino-int8/model.xml"
-FPS_RANGE = (0.5, 1000.0)  # the synthetic source's (and any camera's) frame rates
 MEAN_RANGE = (0.0, 255.0)
 STD_RANGE = (1.0 / 256, 1e4)  # below 1/256, 255 / std overflows the float16 ring
+MAX_FRAMES, MAX_SIDE = 1024, 4096  # a clip's T and H, W
+MAX_STRIDE, MAX_SMOOTHING = 10_000, 1_000
+MAX_LABEL = 100  # characters
 REQUIRED = ("model", "labels", "input", "preprocessing", "training_fps", "stride", "threshold",
             "formats", "files")  # fmt: skip
 
@@ -52,7 +57,7 @@ def parse(root: Any, data: bytes) -> dict:
                               parse_constant=_no_constant)  # fmt: skip
     except RecursionError:
         raise BundleError(f"bundle {root}: {MANIFEST} nests too deeply") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:  # bad UTF-8 or JSON, NaN, repeated keys, a 5000-digit number
         raise BundleError(f"bundle {root}: unreadable {MANIFEST} ({error})") from None
     if _depth(manifest) > MAX_DEPTH:
         raise BundleError(f"bundle {root}: {MANIFEST} nests deeper than {MAX_DEPTH} levels")
@@ -61,11 +66,14 @@ def parse(root: Any, data: bytes) -> dict:
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
-    keys = [k for k, _ in pairs]
-    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    repeated = _repeated(k for k, _ in pairs)
     if repeated:
         raise json.JSONDecodeError(f"repeated keys {repeated}", "", 0)
     return dict(pairs)
+
+
+def _repeated(items: Any) -> list:
+    return sorted(k for k, n in Counter(items).items() if n > 1)
 
 
 def _no_constant(name: str) -> None:
@@ -106,10 +114,10 @@ def check(root: Any, manifest: Any) -> None:
     _check_formats(field, files)
     _check_network_io(field)
     field.number("training_fps", *FPS_RANGE)
-    field.integer("stride", 1)
+    field.integer("stride", 1, MAX_STRIDE)
     field.number("threshold", 0.0, 1.0, low_open=True)
     if "smoothing" in manifest:
-        field.integer("smoothing", 1)
+        field.integer("smoothing", 1, MAX_SMOOTHING)
     if "channel_order" in manifest:
         field.choice("channel_order", ("rgb",))
     for name in ("model", "source", "parity", "output"):
@@ -166,6 +174,19 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_label(value: Any) -> bool:
+    return (isinstance(value, str) and 0 < len(value.strip()) <= MAX_LABEL
+            and value.isprintable() and _encodable(value))  # fmt: skip
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -216,17 +237,21 @@ def weights_of(ir: str) -> str:
 
 def _check_network_io(field: _Fields) -> None:
     labels = field.get("labels")
-    named = isinstance(labels, list) and all(isinstance(x, str) and x.strip() for x in labels)
+    named = isinstance(labels, list) and all(_is_label(x) for x in labels)
     if not (named and labels):
-        raise field.fail("labels", "a non-empty list of non-empty strings")
-    repeated = sorted({x for x in labels if labels.count(x) > 1})
+        raise field.fail("labels", f"a non-empty list of non-empty printable strings of at most "
+                                   f"{MAX_LABEL} characters")  # fmt: skip
+    repeated = _repeated(labels)
     if repeated:
         raise field.fail("labels", f"unique (repeated: {repeated})")
     spec = field.object("input")
     shape = spec.get("shape")
-    if not (isinstance(shape, list) and len(shape) == 4
-            and all(_is_int(n) and n > 0 for n in shape) and shape[3] == 3):  # fmt: skip
-        raise spec.fail("shape", "[T, H, W, 3], positive integers")
+    limits = (MAX_FRAMES, MAX_SIDE, MAX_SIDE, 3)
+    if not (isinstance(shape, list) and len(shape) == 4 and shape[3] == 3
+            and all(_is_int(n) and 0 < n <= most
+                    for n, most in zip(shape, limits, strict=True))):  # fmt: skip
+        raise spec.fail("shape", f"[T, H, W, 3], integers, T <= {MAX_FRAMES}, H and W <= "
+                                 f"{MAX_SIDE}")  # fmt: skip
     for name, value in (("layout", "NTHWC"), ("dtype", "float32")):
         if name in spec.data:
             spec.choice(name, (value,))
@@ -239,7 +264,7 @@ def _check_network_io(field: _Fields) -> None:
         raise field.fail("preprocessing", "an object of resize_short, crop, mean and std")
     height = shape[1]
     prep.integer("crop", height, height)  # the network's input height
-    prep.integer("resize_short", height, 1 << 15)
+    prep.integer("resize_short", max(shape[1:3]), MAX_SIDE)  # the crop fits either orientation
     prep.number("mean", *MEAN_RANGE)
     prep.number("std", *STD_RANGE)
 
@@ -275,7 +300,8 @@ def _is_agreement(record: Any) -> bool:
 def relative_path(root: Any, name: Any) -> PurePosixPath:
     """``name`` as a canonical relative POSIX path with no ``..``; else BundleError. (Whether it
     stays inside the bundle on disk, symlinks resolved, is the loader's check.)"""
-    if not isinstance(name, str) or not name or "\\" in name or "\0" in name:
+    if (not isinstance(name, str) or not name or "\\" in name or not name.isprintable()
+            or not _encodable(name)):  # fmt: skip
         raise BundleError(f"bundle {root}: bad path {name!r} in {MANIFEST}")
     pure = PurePosixPath(name)
     if pure.is_absolute() or ".." in pure.parts:

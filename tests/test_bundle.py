@@ -180,7 +180,7 @@ def test_a_format_whose_network_is_not_listed_is_refused(bundle_dir):
     [
         ({"format": "something else"}, "is not a gesture_rt.bundle manifest"),
         ({"labels": []}, "'labels' must be a non-empty list"),
-        ({"labels": ["a", ""]}, "'labels' must be a non-empty list of non-empty strings"),
+        ({"labels": ["a", ""]}, "'labels' must be a non-empty list of non-empty printable strings"),
         ({"labels": ["Swiping Left", "Swiping Left"]}, r"'labels' must be unique \(repeated"),
         ({"output": {"classes": 5}}, r"'output.classes' must be an integer between 27 and 27"),
         ({"input": {"shape": [40, 64, 64]}}, r"'input.shape' must be \[T, H, W, 3\]"),
@@ -196,15 +196,25 @@ def test_a_format_whose_network_is_not_listed_is_refused(bundle_dir):
          "'precisions.int8.network' must be 'openvino-int8/model.xml'"),
         ({"formats": {"pickle": "model.pkl"}}, "'formats' must be a non-empty object"),
         ({"formats": {"onnx": "other.onnx"}}, r"'formats' must be 'onnx' at 'model.onnx'"),
-        ({"smoothing": 0}, "'smoothing' must be an integer >= 1"),
-        ({"smoothing": True}, "'smoothing' must be an integer >= 1"),
+        ({"smoothing": 0}, "'smoothing' must be an integer between 1 and 1000"),
+        ({"smoothing": True}, "'smoothing' must be an integer between 1 and 1000"),
+        ({"smoothing": 10**30}, "'smoothing' must be an integer between 1 and 1000"),
+        ({"stride": 10**30}, "'stride' must be an integer between 1 and 10000"),
+        ({"labels": ["Swiping Left\n{\"event\": \"forged\"}"]}, "printable strings"),
+        ({"labels": ["\x1b[31mred"]}, "printable strings"),
+        ({"labels": ["\ud800"]}, "printable strings"),
+        ({"labels": ["x" * 101]}, "at most 100 characters"),
+        ({"input": {"shape": [40, 64, 128, 3]}},
+         "'preprocessing.resize_short' must be an integer between 128 and 4096"),
+        ({"input": {"shape": [100_000, 64, 64, 3]}}, r"T <= 1024, H and W <= 4096"),
+        ({"files": {"\ud800": {"size": 1, "sha256": "0" * 64}}}, "bad path"),
         ({"training_fps": 0}, r"'training_fps' must be a number in \[0.5, 1000\]"),
         ({"training_fps": -12}, r"'training_fps' must be a number in"),
         ({"training_fps": "12"}, r"'training_fps' must be a number in"),
         ({"training_fps": 1e300}, r"'training_fps' must be a number in"),
-        ({"stride": 10.9}, "'stride' must be an integer >= 1"),
-        ({"stride": "10"}, "'stride' must be an integer >= 1"),
-        ({"stride": 0}, "'stride' must be an integer >= 1"),
+        ({"stride": 10.9}, "'stride' must be an integer between 1"),
+        ({"stride": "10"}, "'stride' must be an integer between 1"),
+        ({"stride": 0}, "'stride' must be an integer between 1"),
         ({"threshold": 0}, r"'threshold' must be a number in \(0, 1\]"),
         ({"threshold": 1.5}, r"'threshold' must be a number in \(0, 1\]"),
         ({"threshold": None}, r"'threshold' must be a number"),
@@ -239,12 +249,33 @@ def test_manifests_that_make_no_sense_are_refused_naming_the_field(bundle_dir, c
         ('{"format": "gesture_rt.bundle", "x": ' + "[" * 40 + "]" * 40 + "}", "deeper than 16"),
         ('{"pad": "' + "x" * (1 << 20) + '"}', r"manifest.json is \d+ bytes; at most 1048576"),
         (b"\xff\xfe{}", "unreadable manifest.json"),
+        ('{"format": "gesture_rt.bundle", "stride": 1' + "0" * 5000 + "}", "unreadable manifest"),
     ],
 )
 def test_hostile_manifest_text_is_refused_without_crashing(bundle_dir, text, message):
     path = bundle_dir / bundles.MANIFEST
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     with pytest.raises(bundles.BundleError, match=message):
+        bundles.load(bundle_dir)
+
+
+def test_a_manifest_of_many_labels_or_keys_is_checked_in_linear_time(bundle_dir):
+    labels = [f"g{i}" for i in range(100_000)]  # quadratic checks took minutes on this
+    rewrite(bundle_dir, labels=labels, output={"classes": 5})
+    with pytest.raises(bundles.BundleError, match=r"'output.classes' must be an integer between "
+                                                  r"100000 and 100000"):  # fmt: skip
+        bundles.load(bundle_dir)
+    keys = ", ".join(f'"k{i}": 0' for i in range(60_000))
+    (bundle_dir / bundles.MANIFEST).write_text("{" + keys + ', "k0": 1}')
+    with pytest.raises(bundles.BundleError, match=r"repeated keys \['k0'\]"):
+        bundles.load(bundle_dir)
+
+
+def test_folders_nested_too_deep_are_refused(bundle_dir):
+    # 17 levels are enough to hit the limit; at 1,100 os.walk raised RecursionError (and so
+    # does rmtree, which pytest uses to clean up: hence not 1,100 here)
+    bundle_dir.joinpath(*["d"] * 40).mkdir(parents=True)
+    with pytest.raises(bundles.BundleError, match=r"nests folders deeper than 16 levels"):
         bundles.load(bundle_dir)
 
 

@@ -16,6 +16,7 @@ from gesture_rt.live.app import main
 from gesture_rt.recognizer import DEFAULT_BUNDLE
 
 ONNX = pytest.mark.skipif(not available("onnxruntime"), reason="onnxruntime is not installed")
+tf_needed = pytest.mark.skipif(not available("tensorflow"), reason="needs TensorFlow (train extra)")
 
 
 def altered(tmp_path, **changes):
@@ -73,6 +74,9 @@ def test_the_int8_network_is_checked_like_the_others(tmp_path):
         (lambda x: x.replace(b"<net ", b'<!DOCTYPE net [<!ENTITY e "e">]>\n<net ', 1),
          "declares a DTD"),
         (lambda x: x[: len(x) // 2], "is not an OpenVINO IR"),
+        (lambda x: x.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="UTF-16"?>'
+                             b'\n<!DOCTYPE net [<!ENTITY e "e">]>', 1)
+         .decode().encode("utf-16"), "declares a DTD"),  # not visible to a byte regex
     ],
 )
 def test_openvino_extensions_and_odd_xml_are_refused(tmp_path, edit, message):
@@ -104,6 +108,82 @@ def test_onnx_custom_domains_and_external_data_are_refused(tmp_path):
         open_engine(copy, engine="onnxruntime")
 
 
+@ONNX
+@pytest.mark.parametrize("where", ["sparse constant", "sparse initializer indices"])
+def test_external_data_hidden_in_sparse_tensors_is_refused(tmp_path, monkeypatch, where):
+    """ONNX Runtime reads external data relative to the working directory for a model given as
+    bytes: any external tensor, wherever it sits in the model, would read a file of the user's."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
+    (tmp_path / "secret.txt").write_text("the user's api key")
+    monkeypatch.chdir(tmp_path)
+    copy = altered(tmp_path)
+    model = onnx.load(str(copy / "model.onnx"))
+    values = onnx.TensorProto(name="leak", data_type=onnx.TensorProto.UINT8, dims=[18])
+    values.data_location = onnx.TensorProto.EXTERNAL
+    values.external_data.add(key="location", value="secret.txt")
+    indices = helper.make_tensor("at", onnx.TensorProto.INT64, [18], list(range(18)))
+    if where == "sparse constant":
+        sparse = helper.make_sparse_tensor(values, indices, [64])
+        model.graph.node.append(helper.make_node("Constant", [], ["unused"], sparse_value=sparse))
+    else:
+        values, indices = indices, values  # the external tensor as the indices
+        model.graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [64]))
+    onnx.save(model, str(copy / "model.onnx"))
+    altered(tmp_path)
+    with pytest.raises(bundles.BundleError, match=r"keeps tensors \['(leak|at)'\] in external"):
+        open_engine(copy, engine="onnxruntime")
+
+
+@ONNX
+def test_an_onnx_network_taking_another_input_type_is_refused(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper
+
+    copy = altered(tmp_path)
+    model = onnx.load(str(copy / "model.onnx"))
+    clip = model.graph.input[0]
+    for node in model.graph.node:  # the graph reads clip_f32, cast from a float16 clip
+        node.input[:] = ["clip_f32" if name == clip.name else name for name in node.input]
+    model.graph.node.insert(0, helper.make_node("Cast", [clip.name], ["clip_f32"],
+                                                to=onnx.TensorProto.FLOAT))  # fmt: skip
+    clip.type.tensor_type.elem_type = onnx.TensorProto.FLOAT16
+    onnx.save(model, str(copy / "model.onnx"))
+    altered(tmp_path)
+    with pytest.raises(bundles.BundleError, match=r"takes float16 clips; a bundle's network"):
+        open_engine(copy, engine="onnxruntime")
+
+
+def test_an_openvino_network_taking_another_input_type_is_refused(tmp_path):
+    import openvino as ov
+
+    copy = altered(tmp_path)
+    xml = copy / "openvino" / "model.xml"
+    steps = ov.preprocess.PrePostProcessor(ov.Core().read_model(str(xml)))
+    steps.input().tensor().set_element_type(ov.Type.u8)  # OpenVINO would convert silently
+    ov.save_model(steps.build(), str(tmp_path / "u8.xml"), compress_to_fp16=False)  # not over
+    for suffix in (".xml", ".bin"):  # the weights OpenVINO has mapped
+        (tmp_path / "u8").with_suffix(suffix).replace(xml.with_suffix(suffix))
+    altered(tmp_path)
+    with pytest.raises(bundles.BundleError, match=r"takes uint8 clips; a bundle's network takes"):
+        open_engine(copy, engine="openvino", precision="fp32")
+
+
+def test_logits_of_another_shape_than_declared_are_refused_at_inference(monkeypatch):
+    with open_engine(DEFAULT_BUNDLE, engine="openvino", precision="fp32") as engine:
+        monkeypatch.setattr(engine, "_run", lambda batch: np.zeros((1, 1000), np.float32))
+        declared = r"gave logits of shape \(1, 1000\) for 1 clip\(s\); it declares \(1, 27\)"
+        with pytest.raises(bundles.BundleError, match=declared):
+            engine.infer(np.zeros((40, 64, 64, 3), np.float32))
+
+
+@tf_needed
+def test_the_tensorflow_engine_on_a_bundle_without_a_savedmodel_says_so():
+    with pytest.raises(bundles.BundleError, match=r"has no 'savedmodel' network; it has"):
+        open_engine(DEFAULT_BUNDLE, engine="tensorflow")
+
+
 def test_engines_run_the_verified_bytes_not_a_file_swapped_after_loading(tmp_path):
     copy = altered(tmp_path)
     loaded = bundles.load(copy)
@@ -115,7 +195,6 @@ def test_engines_run_the_verified_bytes_not_a_file_swapped_after_loading(tmp_pat
 
 # -- a SavedModel is a program ------------------------------------------------------------------
 
-tf_needed = pytest.mark.skipif(not available("tensorflow"), reason="needs TensorFlow (train extra)")
 
 
 def program_bundle(tmp_path, witness):

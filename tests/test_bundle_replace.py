@@ -129,10 +129,30 @@ def test_staging_folders_of_live_writers_are_kept_and_of_dead_ones_removed(tmp_p
     dead = tmp_path / ".bundle.tmp-99999999-abc"  # no such process
     unnumbered = tmp_path / ".bundle.tmp-k2j3h4"  # an older gesture_rt's name: no owner to ask
     other = tmp_path / ".other.tmp-99999999-abc"  # another bundle's: not ours to touch
-    for folder in (alive, dead, unnumbered, other):
+    alike = tmp_path / ".bundle.tmp-5.tmp-99999999-abc"  # the bundle "bundle.tmp-5"'s
+    for folder in (alive, dead, unnumbered, other, alike):
         folder.mkdir()
     bundles.recover(out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])
+    kept = [alive.name, other.name, alike.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+
+
+def test_a_symlinked_target_is_refused_not_replaced_by_a_folder(tmp_path):
+    write_bundle(tmp_path / "v1", b"old")
+    (tmp_path / "current").symlink_to(tmp_path / "v1")
+    with (pytest.raises(ValueError, match=r"out: .*current is a symbolic link; give the folder"),
+          bundles.staging(tmp_path / "current")):  # fmt: skip
+        pass
+    assert (tmp_path / "current").is_symlink() and network(tmp_path / "current") == b"old"
+
+
+def test_a_replaced_bundle_is_readable_by_everyone(tmp_path):
+    out = tmp_path / "bundle"
+    with bundles.staging(out) as work:
+        (work / "model.onnx").write_bytes(b"new")
+        bundles.write_manifest(work, FIELDS)
+        bundles.replace_bundle(work, out)
+    assert oct(out.stat().st_mode & 0o777) == "0o755" and network(out) == b"new"
 
 
 def test_recover_finishes_a_two_rename_replacement_that_completed(tmp_path):

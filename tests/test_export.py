@@ -5,6 +5,7 @@ and nothing half-written."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -112,6 +113,32 @@ def test_the_keras_weights_rebuild_the_network_for_the_training_tools(exported, 
         load_network(lean)
     with pytest.raises(FileNotFoundError, match=r"training run's folder.*bundled models"):
         load_network(tmp_path / "nothing")
+
+
+def test_a_run_planted_under_a_bundled_name_is_not_what_the_name_loads(tmp_path, monkeypatch):
+    planted = tmp_path / "modified_i3d_synthetic"
+    planted.mkdir()
+    (planted / "config.json").write_text("{ a planted training run")
+    monkeypatch.chdir(tmp_path)
+    network = load_network("modified_i3d_synthetic")  # Grad-CAM's CLI resolves names so
+    assert network.source == str(bundles.BUNDLED / "modified_i3d_synthetic")
+
+
+def test_quantize_adds_int8_to_an_existing_bundle_beside_or_in_place(exported, tmp_path):
+    pytest.importorskip("nncf", reason="INT8 needs nncf")
+    out, _ = exported
+    options = quantize.PrecisionOptions(int8=True, clips=4, calibration_clips=4)
+    beside = tmp_path / "beside"
+    manifest = quantize.quantize_bundle(out, beside, options, progress=False)
+    assert bundles.load(beside).int8_network == beside / bundles.INT8_NETWORK
+    assert manifest["precisions"]["int8"]["agreement"]["clips"] == 4
+    assert set(bundles.load(out).manifest["files"]) < set(manifest["files"])
+    in_place = tmp_path / "in-place"
+    shutil.copytree(out, in_place)
+    assert quantize.main([str(in_place), "--int8", "--clips", "4", "--calibration-clips", "4",
+                          "--quiet"]) == 0  # fmt: skip
+    assert bundles.load(in_place).int8_network is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beside", "in-place"]  # nothing left
 
 
 def test_keras_weights_alone_are_not_a_bundle():

@@ -126,6 +126,9 @@ class Network:
 def load_network(checkpoint_or_bundle: str | Path) -> Network:
     """A training run (its latest checkpoint), a checkpoint prefix, a bundle folder holding the
     ``keras`` format, or the name of a bundled model."""
+    if isinstance(checkpoint_or_bundle, str) and checkpoint_or_bundle in bundles.bundled_names():
+        # a bare bundled name means the packaged bundle, never a run planted under that name
+        return _bundle_network(bundles.load(checkpoint_or_bundle))
     path = Path(checkpoint_or_bundle)
     try:
         run_dir = resolve(path)[0]

@@ -22,6 +22,7 @@ import numpy as np
 import training  # noqa: F401  (TensorFlow's CPU settings, before it is imported)
 from gesture_rt import bundle as bundles
 from gesture_rt.labels import JESTER_LABELS as LABELS
+from gesture_rt.manifest import FPS_RANGE
 from training.checkpoints import JESTER_FPS
 from training.quantize import PrecisionOptions, add_precisions, parity
 
@@ -70,8 +71,10 @@ class ExportOptions:
         self.precision_options()  # checks the clip counts
         if not 0 < self.threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold!r}")
-        if not 0 < self.training_fps <= 1000:
-            raise ValueError(f"training_fps must be in (0, 1000], got {self.training_fps!r}")
+        low, high = FPS_RANGE
+        if not low <= self.training_fps <= high:
+            raise ValueError(f"training_fps must be in [{low:g}, {high:g}], got "
+                             f"{self.training_fps!r}")  # fmt: skip
 
     def precision_options(self) -> PrecisionOptions:
         return PrecisionOptions(self.int8, self.agreement_clips, self.calibration_clips)
@@ -166,6 +169,9 @@ def export(
     labels = source.pop("labels", LABELS)
     shape = tuple(model.input_shape[1:])
     resize_short = options.resize_short or source.pop("records", None) or shape[1]
+    if resize_short < max(shape[1:3]):
+        raise ValueError(f"resize_short: {resize_short} is smaller than the network's "
+                         f"{shape[1]}x{shape[2]} input; the crop would not fit")  # fmt: skip
     bar = tqdm(total=3 + len(options.formats), desc="export", unit="step", disable=not progress)
     with bundles.staging(out) as work, bar:
         bar.set_postfix_str("fold")
@@ -338,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps({"bundle": str(args.out), "parity": manifest["parity"],
+    print(json.dumps({"bundle": str(Path(args.out).resolve()), "parity": manifest["parity"],
                       "precisions": manifest.get("precisions", {})}))  # fmt: skip
     return 0
 

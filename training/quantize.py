@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import io
 import json
 import sys
@@ -263,7 +264,10 @@ def quantize_bundle(bundle: str | Path, out: str | Path | None = None,
             if not (options.int8 and name.startswith(str(Path(bundles.INT8_NETWORK).parent) + "/")):
                 (staged / name).parent.mkdir(parents=True, exist_ok=True)
                 (staged / name).write_bytes(loaded.read(name))
-        manifest = dict(loaded.manifest)
+        manifest = copy.deepcopy(loaded.manifest)
+        if options.int8:
+            manifest.get("precisions", {}).pop("int8", None)  # its network was not copied
+        bundles.write_manifest(staged, manifest)  # what add_precisions reads
         manifest["precisions"] = add_precisions(staged, options, progress)
         manifest = bundles.write_manifest(staged, manifest)
         bundles.replace_bundle(staged, out)

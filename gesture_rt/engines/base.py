@@ -29,10 +29,11 @@ class Engine(ABC):
 
     def __init__(self, bundle: Bundle, device: str = "cpu", precision: str = "auto",
                  allow_bundle_code: bool = False) -> None:  # fmt: skip
-        if self.runs_bundle_code and allow_bundle_code is not True:
+        program = [f for f in self.formats_run if f in bundle.formats]
+        if self.runs_bundle_code and program and allow_bundle_code is not True:
             raise BundleError(
                 f"bundle {bundle.root}: the {self.name} engine runs its "
-                f"{', '.join(self.formats_run)} network, which is a program (its graph may read "
+                f"{', '.join(program)} network, which is a program (its graph may read "
                 "and write files); it runs only for bundles you trust as you trust code: pass "
                 "allow_bundle_code=True (the live app: --allow-bundle-code)"
             )
@@ -59,10 +60,10 @@ class Engine(ABC):
 
     formats_run: tuple[str, ...] = ()  # the bundle formats this engine reads
 
-    def _check_graph(self, what: str, inputs: list, outputs: list) -> None:
+    def _check_graph(self, what: str, inputs: list, outputs: list, input_types: list) -> None:
         """The network's own input and output shapes (None for a dynamic dimension) against the
-        manifest's: one clip input (N, T, H, W, C) of exactly the manifest's shape (refused, not
-        reshaped) and one output (N, K) with K the number of labels."""
+        manifest's: one float32 clip input (N, T, H, W, C) of exactly the manifest's shape
+        (refused, not reshaped) and one output (N, K) with K the number of labels."""
         expected = [None, *self.input_shape]
         classes = len(self.bundle.labels)
         problem = None
@@ -71,6 +72,8 @@ class Engine(ABC):
         elif len(inputs[0]) != 5 or list(inputs[0][1:]) != expected[1:]:
             problem = (f"takes clips of shape {_shape(inputs[0])}, but the manifest's input "
                        f"shape is {_shape(expected)}")  # fmt: skip
+        elif input_types != ["float32"]:
+            problem = f"takes {input_types[0]} clips; a bundle's network takes float32"
         elif len(outputs[0]) != 2 or outputs[0][1] != classes:
             problem = (f"gives outputs of shape {_shape(outputs[0])}, but the manifest has "
                        f"{classes} labels")  # fmt: skip
@@ -117,6 +120,15 @@ class Engine(ABC):
             if self._closed:
                 raise RuntimeError(f"the {self.name} engine is closed")
             logits = np.asarray(self._run(np.ascontiguousarray(batch)), np.float32)
+        return self._checked(logits, len(batch), single)
+
+    def _checked(self, logits: np.ndarray, clips: int, single: bool) -> np.ndarray:
+        """Logits of the declared shape: a graph may declare (N, K) and compute another."""
+        expected = (clips, len(self.bundle.labels))
+        if logits.shape != expected:
+            raise BundleError(f"bundle {self.bundle.root}: its {self.name} network gave logits of "
+                              f"shape {logits.shape} for {clips} clip(s); it declares "
+                              f"{expected}")  # fmt: skip
         return logits[0] if single else logits
 
     # Engines that set this (ONNX Runtime on CUDA/TensorRT) define ``_run_device(batch)``, which
@@ -133,7 +145,7 @@ class Engine(ABC):
             if self._closed:
                 raise RuntimeError(f"the {self.name} engine is closed")
             logits = np.asarray(self._run_device(batch), np.float32)
-        return logits[0] if single else logits
+        return self._checked(logits, len(batch), single)
 
     def close(self) -> None:
         with self._lock:

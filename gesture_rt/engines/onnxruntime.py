@@ -7,14 +7,13 @@ every tensor inside the file (external data would be read from paths the manifes
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from gesture_rt.bundle import BundleError
 from gesture_rt.engines.base import Engine
 
 STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
 
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
@@ -41,9 +40,13 @@ class OnnxRuntimeEngine(Engine):
         name = self.bundle.network("onnx")
         network = self.bundle.read(name)
         check_onnx(network, f"bundle {self.bundle.root}: {name}")
-        self._session = ort.InferenceSession(network, providers=wanted)
-        self._check_graph("ONNX", [_dims(n.shape) for n in self._session.get_inputs()],
-                          [_dims(n.shape) for n in self._session.get_outputs()])  # fmt: skip
+        settings = ort.SessionOptions()
+        settings.add_session_config_entry("session.load_model_format", "ONNX")  # not ORT format
+        self._session = ort.InferenceSession(network, settings, providers=wanted)
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        self._check_graph("ONNX", [_dims(n.shape) for n in inputs],
+                          [_dims(n.shape) for n in outputs],
+                          [TYPES.get(n.type, n.type) for n in inputs])  # fmt: skip
         self._input = self._session.get_inputs()[0].name
         self._output = self._session.get_outputs()[0].name
         self.reads_device_memory = self.device != "cpu"
@@ -73,8 +76,9 @@ def _dims(shape: list) -> list[int | None]:
 
 
 def check_onnx(data: bytes, where: str) -> None:
-    """Refuse an ONNX model with operators outside the standard domains (in any graph, subgraph
-    or function) or with tensors whose data lies in other files."""
+    """Refuse an ONNX model with operators outside the standard domains or with any tensor whose
+    data lies in another file. Every message in the model is visited (graphs, subgraphs,
+    functions, sparse tensors, training info), not a list of places tensors are known to live."""
     try:
         import onnx
     except ImportError:
@@ -84,21 +88,19 @@ def check_onnx(data: bytes, where: str) -> None:
         model = onnx.load_model_from_string(data)
     except Exception as error:  # protobuf's DecodeError and friends
         raise BundleError(f"{where} is not an ONNX model ({error})") from None
-    domains = {o.domain for o in model.opset_import} | {f.domain for f in model.functions}
-    external = []
-    graphs = [model.graph, *model.functions]
-    while graphs:
-        graph = graphs.pop()
-        tensors = list(getattr(graph, "initializer", []))
-        tensors += [s.values for s in getattr(graph, "sparse_initializer", [])]
-        for node in graph.node:
-            domains.add(node.domain)
-            for attribute in node.attribute:
-                graphs += [attribute.g] if attribute.HasField("g") else []
-                graphs += list(attribute.graphs)
-                tensors += [attribute.t] if attribute.HasField("t") else []
-                tensors += list(attribute.tensors)
-        external += [t.name for t in tensors if _is_external(t)]
+    domains, external = set(), []
+    messages = [model]
+    while messages:
+        message = messages.pop()
+        kind = message.DESCRIPTOR.name
+        if kind in ("NodeProto", "OperatorSetIdProto", "FunctionProto"):
+            domains.add(message.domain)
+        if kind == "TensorProto" and (message.data_location == onnx.TensorProto.EXTERNAL
+                                      or len(message.external_data) > 0):  # fmt: skip
+            external.append(message.name or "(unnamed)")
+        for field, value in message.ListFields():
+            if field.message_type is not None:
+                messages.extend([value] if hasattr(value, "ListFields") else value)  # one or many
     foreign = sorted(domains - set(STANDARD_DOMAINS))
     if foreign:
         raise BundleError(f"{where} uses operator domains {foreign}: custom operators are code "
@@ -107,8 +109,3 @@ def check_onnx(data: bytes, where: str) -> None:
         raise BundleError(f"{where} keeps tensors {sorted(external)[:5]} in external files; a "
                           "bundle's ONNX network must hold all its data")  # fmt: skip
 
-
-def _is_external(tensor: Any) -> bool:
-    import onnx
-
-    return tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data) > 0

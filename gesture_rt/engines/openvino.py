@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from xml.etree import ElementTree
+from xml.parsers import expat
 
 import numpy as np
 
@@ -45,16 +45,27 @@ def read_ir(bundle: Bundle, name: str):
 
 
 def check_operator_sets(xml: bytes, where: str) -> None:
-    """An IR's XML with no DTD (entities) and every layer from a standard ``opsetN``."""
-    if re.search(rb"<!\s*(DOCTYPE|ENTITY)", xml, re.IGNORECASE):
+    """An IR's XML (in whatever encoding it declares) with no DTD, so no entities, and every
+    layer from a standard ``opsetN``."""
+    layers: list[tuple[str, str]] = []
+
+    def start(tag: str, attributes: dict) -> None:
+        if tag == "layer":
+            layers.append((attributes.get("type", "?"), attributes.get("version", "")))
+
+    def doctype(*_: object) -> None:
         raise BundleError(f"{where} declares a DTD; an OpenVINO IR has none")
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype
     try:
-        tree = ElementTree.fromstring(xml)
-    except ElementTree.ParseError as error:
+        parser.Parse(xml, True)
+    except expat.ExpatError as error:
         raise BundleError(f"{where} is not an OpenVINO IR ({error})") from None
-    foreign = sorted({f"{layer.get('type')} ({layer.get('version')})"
-                      for layer in tree.iter("layer")
-                      if not STANDARD_OPSET.fullmatch(layer.get("version") or "")})  # fmt: skip
+    foreign = sorted({f"{kind} ({version})" for kind, version in layers
+                      if not STANDARD_OPSET.fullmatch(version)})  # fmt: skip
     if foreign:
         raise BundleError(f"{where} has layers outside OpenVINO's standard operator sets: "
                           f"{foreign[:5]}; extensions (custom operations) are refused")  # fmt: skip
@@ -137,7 +148,8 @@ class OpenVINOEngine(Engine):
         network = read_ir(self.bundle, name)
         shapes = [[dims(p.get_partial_shape()) for p in ports]
                   for ports in (network.inputs, network.outputs)]  # fmt: skip
-        self._check_graph(f"{precision} OpenVINO", *shapes)
+        types = [p.get_element_type().to_dtype().name for p in network.inputs]
+        self._check_graph(f"{precision} OpenVINO", *shapes, types)
         return compile_ir(network, self.input_shape, self.device, precision)
 
     def _load(self) -> None:

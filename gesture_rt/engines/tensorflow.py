@@ -31,7 +31,8 @@ class TensorFlowEngine(Engine):
         inputs = list(self._serve.structured_input_signature[1].values())
         outputs = list(self._serve.structured_outputs.values())
         self._check_graph("SavedModel", [s.shape.as_list() for s in inputs],
-                          [s.shape.as_list() for s in outputs])  # fmt: skip
+                          [s.shape.as_list() for s in outputs],
+                          [s.dtype.name for s in inputs])  # fmt: skip
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         device = "/GPU:0" if self.device == "gpu" else "/CPU:0"

@@ -329,10 +329,14 @@ class LiveApp:
         """Why a run that ended by itself evaluated no clip (a failure: it recognised nothing)."""
         if self._predictions or self._stopped_by_user:
             return None
-        clip = recognizer.bundle.input_shape[0]
-        return (f"no clip was evaluated: {self._processed} frames reached the recognizer, and a "
-                f"clip needs {clip} at the bundle's {recognizer.bundle.training_fps:g} fps; give "
-                "a longer source, --loop, or --every-frame for a short one")  # fmt: skip
+        frames, fps = recognizer.bundle.input_shape[0], recognizer.bundle.training_fps
+        if self.recognizer_options.match_training_fps:
+            needs = f"{frames} frames at the bundle's {fps:g} fps ({frames / fps:.1f} s of video)"
+            hint = f", or --every-frame (a clip of {frames} source frames)"
+        else:
+            needs, hint = f"{frames} frames", ""
+        return (f"no clip was evaluated: the source gave {self._processed} frames and a clip "
+                f"needs {needs}; give a longer source, or --loop{hint}")  # fmt: skip
 
     def _stopped_by(self, capture: CaptureThread) -> str:
         if self._error is not None:
