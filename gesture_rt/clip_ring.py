@@ -9,6 +9,7 @@ of a 40x100x100x3 float32 clip takes about 0.2 ms (measured), far inside a camer
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, NamedTuple
 
@@ -126,7 +127,14 @@ class ClipRing:
             return Clip(out, self._count - 1)
 
     def wait_for_frames(self, count: int, timeout: float | None = None) -> bool:
-        """Blocks until ``count`` frames have been pushed; False if ``timeout`` passed first."""
+        """Blocks until ``count`` frames have been pushed; False if ``timeout`` seconds passed
+        first (None or ``inf``: no timeout)."""
+        if timeout is not None:
+            number = isinstance(timeout, int | float) and not isinstance(timeout, bool)
+            if not number or math.isnan(timeout):
+                raise ValueError(f"timeout must be a number of seconds or None, got {timeout!r}")
+            # past TIMEOUT_MAX (inf included) threading raises OverflowError: that is no timeout
+            timeout = None if timeout > threading.TIMEOUT_MAX else max(0.0, float(timeout))
         with self._cond:
             return self._cond.wait_for(lambda: self._count >= count, timeout)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+JESTER_FPS = 12.0  # Jester's videos (folders of frames) and the synthetic set's frame rate
 VIDEOS = "20bn-jester-v1"
 LABELS_FILE = "jester-v1-labels.csv"
 _VIDEO_ID = re.compile(r"[A-Za-z0-9_-]+")

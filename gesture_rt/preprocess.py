@@ -48,14 +48,16 @@ class Preprocessor(_native.Preprocessor):
         layout: str = "hwc",
     ) -> None:
         crop_h, crop_w = _int_pair(crop, "crop")
+        dtype, mean, std = _dtype_name(dtype), _triple(mean, "mean"), _triple(std, "std")
+        _check_range(dtype, mean, std)
         super().__init__(
             _int(resize_short, "resize_short"),
             crop_h,
             crop_w,
             _str(channel_order, "channel_order").lower(),
-            _dtype_name(dtype),
-            _triple(mean, "mean"),
-            _triple(std, "std"),
+            dtype,
+            mean,
+            std,
             _str(layout, "layout").lower(),
         )
 
@@ -108,6 +110,21 @@ def _triple(value: Any, name: str) -> tuple[float, float, float]:
     ):
         raise TypeError(f"{name} must be a number or three numbers (R, G, B), got {value!r}")
     return float(values[0]), float(values[1]), float(values[2])
+
+
+FLOAT16_MAX = 65504.0
+
+
+def _check_range(dtype: str, mean: tuple, std: tuple) -> None:
+    """A float16 output must hold every normalised pixel: (0 - mean) / std to (255 - mean) / std
+    past 65504 would be written as inf."""
+    if dtype != "float16" or 0.0 in std:
+        return  # a zero std is the native constructor's to refuse
+    largest = max(max(abs(0 - m), abs(255 - m)) / abs(s) for m, s in zip(mean, std, strict=True))
+    if largest > FLOAT16_MAX:
+        raise ValueError(f"std: {std} with mean {mean} maps pixels to +-{largest:.3g}, beyond "
+                         f"float16's {FLOAT16_MAX:g}; use a larger std or "
+                         "dtype='float32'")  # fmt: skip
 
 
 def _is_sequence(value: Any) -> bool:

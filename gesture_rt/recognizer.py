@@ -96,6 +96,9 @@ class GestureRecognizer:
     """See the module docstring. Create with ``GestureRecognizer.create(options)``."""
 
     def __init__(self, options: RecognizerOptions) -> None:
+        if not isinstance(options, RecognizerOptions):
+            raise ValueError(f"options must be a RecognizerOptions, got {type(options).__name__}")
+        _check_options(options)
         self.options = options
         self.bundle = bundles.load(options.bundle)
         t, h, w, _ = self.bundle.input_shape
@@ -117,9 +120,14 @@ class GestureRecognizer:
         self._xp = np
         preprocessor = Preprocessor
         if self._engine.reads_device_memory:
+            from gesture_rt.engines import EngineUnavailable
             from gesture_rt.gpu import CudaPreprocessor, cupy
 
-            self._xp, preprocessor = cupy(), CudaPreprocessor
+            try:
+                self._xp, preprocessor = cupy(), CudaPreprocessor
+            except ImportError as missing:  # the GPU engine is here, CuPy is not
+                self._engine.close()
+                raise EngineUnavailable(f"device {options.device!r}: {missing}") from None
         prep = self.bundle.preprocessing
         self._preprocessor = preprocessor(prep.resize_short, (h, w), options.channel_order,
                                           mean=prep.mean, std=prep.std)  # fmt: skip
@@ -200,7 +208,8 @@ class GestureRecognizer:
             self.skipped_clips += 1
 
     def close(self) -> None:
-        """Finish the clip in flight, stop the worker and free the engine (idempotent)."""
+        """Finish the clip in flight, stop the worker and free the engine (idempotent). From
+        ``result_callback`` (the worker's own thread) too: the worker then ends after it."""
         with self._lock:
             if self._closed:
                 return
@@ -302,10 +311,16 @@ class _Worker:
         return replaced
 
     def stop(self) -> None:
+        """Stop after the clip in flight; from a result_callback (this thread), at once: its
+        engine is about to close, so a clip still pending is dropped."""
+        own_thread = threading.current_thread() is self._thread
         with self._cond:
             self._stopping = True
+            if own_thread:
+                self._pending_meta = None
             self._cond.notify()
-        self._thread.join()
+        if not own_thread:
+            self._thread.join()
 
     def _run(self) -> None:
         recognizer = self._recognizer
@@ -333,6 +348,26 @@ def _timestamp(value: Any, last: float | None) -> float:
     if last is not None and ts <= last:
         raise ValueError(f"timestamp_ms must increase: got {ts:g} after {last:g}")
     return ts
+
+
+def _check_options(options: RecognizerOptions) -> None:
+    """Each option of the right type, named when it is not (before anything is loaded)."""
+    for name in ("engine", "device", "precision", "channel_order"):
+        if not isinstance(getattr(options, name), str):
+            raise ValueError(f"{name} must be a string, got {getattr(options, name)!r}")
+    for name in ("match_training_fps", "allow_bundle_code"):
+        if not isinstance(getattr(options, name), bool):
+            raise ValueError(f"{name} must be True or False, got {getattr(options, name)!r}")
+    _positive_int("clip_len", options.clip_len)
+    for name in ("stride", "smoothing"):
+        if getattr(options, name) is not None:
+            _positive_int(name, getattr(options, name))
+    threshold = options.threshold
+    if threshold is not None and not (isinstance(threshold, int | float)
+                                      and not isinstance(threshold, bool)
+                                      and 0 < threshold <= 1):  # fmt: skip
+        raise ValueError(f"threshold must be a number in (0, 1] (or None: the bundle's), got "
+                         f"{threshold!r}")  # fmt: skip
 
 
 def _positive_int(name: str, value: Any) -> int:

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from gesture_rt import bundle as bundles
+from gesture_rt.jester import JESTER_FPS
 
 CONFIG = "config.json"
-JESTER_FPS = 12.0  # Jester's frames (and the synthetic data set's) are about 12 fps
 CHECKPOINTS = "checkpoints"
 METRICS = "metrics.jsonl"
 

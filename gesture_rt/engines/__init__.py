@@ -20,6 +20,16 @@ from gesture_rt import bundle as bundles
 from gesture_rt.engines.base import Engine
 from gesture_rt.precision import PrecisionError, check_precision
 
+
+class EngineUnavailable(ValueError):
+    """An engine or device this machine lacks: a bad choice here, with what to install."""
+
+
+# Which extra installs each engine's library: pip install 'gesture_rt[EXTRA]'
+EXTRAS = {"onnxruntime": "onnx", "tensorflow": "train"}
+GPU_HINT = ("CUDA and TensorRT need an NVIDIA GPU and pip install 'gesture_rt[gpu]' (CUDA 13); "
+            "or device='cpu'")  # fmt: skip
+
 # engine name -> (module, class, bundle format, library it needs)
 ENGINES = {
     "openvino": ("gesture_rt.engines.openvino", "OpenVINOEngine", "openvino", "openvino"),
@@ -67,7 +77,13 @@ def open_engine(
     device = device.lower()
     check_precision(precision)
     if engine != "auto":
-        return engine_class(engine)(loaded, device, precision, allow_bundle_code)
+        cls = engine_class(engine)
+        if not available(engine):
+            raise EngineUnavailable(
+                f"engine {engine!r} needs {ENGINES[engine][3]}, which is not installed: pip "
+                f"install 'gesture_rt[{EXTRAS.get(engine, engine)}]' (or engine='auto')"
+            )
+        return cls(loaded, device, precision, allow_bundle_code)
     data_formats = [f for f in loaded.formats if f not in (*bundles.PROGRAM_FORMATS, "keras")]
     if not data_formats:
         raise bundles.BundleError(
@@ -95,12 +111,15 @@ def open_engine(
             raise
         except (RuntimeError, ValueError) as error:  # e.g. no CUDA provider on this machine
             errors.append(f"{name}: {error}")
-    raise RuntimeError(
+    missing = [f"{n}: pip install 'gesture_rt[{EXTRAS[n]}]'" for n in AUTO_ORDER[device]
+               if not available(n) and n in EXTRAS]  # fmt: skip
+    hint = GPU_HINT if device in ("cuda", "tensorrt") else "; ".join(missing)
+    raise EngineUnavailable(
         f"no engine can run bundle {loaded.root} on {device!r} at precision {precision!r}: it "
-        f"has {list(loaded.formats)}; "
-        f"installed engines {[n for n in ENGINES if available(n)]}"
-        + (f"; tried {'; '.join(errors)}" if errors else "")
+        f"has {list(loaded.formats)}; installed engines {[n for n in ENGINES if available(n)]}"
+        + (f"; tried {'; '.join(errors)}" if errors else "") + (f". {hint}" if hint else "")
     )
 
 
-__all__ = ["ENGINES", "Engine", "PrecisionError", "available", "engine_class", "open_engine"]
+__all__ = ["ENGINES", "Engine", "EngineUnavailable", "PrecisionError", "available",
+           "engine_class", "open_engine"]  # fmt: skip

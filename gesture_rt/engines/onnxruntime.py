@@ -33,9 +33,11 @@ class OnnxRuntimeEngine(Engine):
 
         wanted = PROVIDERS[self.device]
         if wanted[0] not in ort.get_available_providers():
-            raise RuntimeError(
-                f"ONNX Runtime has no {wanted[0]} here (it has {ort.get_available_providers()}); "
-                "install onnxruntime-gpu for CUDA and TensorRT"
+            from gesture_rt.engines import GPU_HINT, EngineUnavailable
+
+            raise EngineUnavailable(
+                f"device {self.device!r}: ONNX Runtime has no {wanted[0]} here (it has "
+                f"{ort.get_available_providers()}). {GPU_HINT}"
             )
         name = self.bundle.network("onnx")
         network = self.bundle.read(name)

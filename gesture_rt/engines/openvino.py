@@ -114,7 +114,10 @@ class OpenVINOEngine(Engine):
         target = self.device.upper()
         found = ov.Core().available_devices
         if target not in found and not any(d.startswith(target) for d in found):
-            raise RuntimeError(f"OpenVINO sees no {target} device (it has {found})")
+            from gesture_rt.engines import EngineUnavailable
+
+            raise EngineUnavailable(f"device {self.device!r}: OpenVINO sees no {target} device "
+                                    f"here (it has {found}); use device='cpu'")  # fmt: skip
         has = capabilities(target)
         refused = {p: f"this {target} has no {p} (OpenVINO's capabilities: {', '.join(has)})"
                    for p, needed in CAPABILITY.items() if needed not in has}  # fmt: skip

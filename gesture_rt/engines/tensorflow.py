@@ -23,7 +23,9 @@ class TensorFlowEngine(Engine):
         import tensorflow as tf
 
         if self.device == "gpu" and not tf.config.list_physical_devices("GPU"):
-            raise RuntimeError("TensorFlow sees no GPU")
+            from gesture_rt.engines import EngineUnavailable
+
+            raise EngineUnavailable("device 'gpu': TensorFlow sees no GPU here; use device='cpu'")
         self._tf = tf
         with self.bundle.extracted(self.bundle.network("savedmodel")) as folder:
             self._saved = tf.saved_model.load(str(folder))

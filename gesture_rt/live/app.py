@@ -154,14 +154,17 @@ class LiveApp:
                 capture.join(10)  # a camera stuck in read() is a daemon thread: let it be
                 inference.join()
                 recognizer.close()  # waits for the clip in flight
-                saved = recorder.close() if recorder is not None else None
+                saved, record_error = _finish(recorder)
                 if options.display:
                     cv2.destroyAllWindows()
             wall = time.monotonic() - began
             self.summary = self._summarise(source, capture, frames, recognizer, wall,
                                            _cpu_seconds() - cpu, saved)  # fmt: skip
+            if record_error is not None:
+                self.summary["recording_error"] = record_error
         self._print({"summary": self.summary})
-        failure = self._error or capture.error or self._nothing_evaluated(recognizer)
+        failure = (self._error or capture.error or record_error
+                   or self._nothing_evaluated(recognizer))  # fmt: skip
         if failure is not None:
             print(f"gesture_rt.live: {failure}", file=sys.stderr)
             return 1
@@ -311,9 +314,11 @@ class LiveApp:
             due = [g for g in source.truth if g.label not in BACKGROUND
                    and g.end + SLACK_S <= self._last_ms / 1000]  # fmt: skip
             found_due = sum(g in due for _, g in found)
-            summary["gestures"] = len(due)
-            summary["precision"] = round(len(found) / max(1, len(self._events)), 4)
-            summary["recall"] = round(found_due / max(1, len(due)), 4)
+            # precision = events_right / events, recall = gestures_found / gestures; null where
+            # there is nothing to divide by (no event fired, no gesture due)
+            summary.update(gestures=len(due), events_right=len(found), gestures_found=found_due,
+                           precision=_share(len(found), len(self._events)),
+                           recall=_share(found_due, len(due)))  # fmt: skip
             delays = [event.timestamp_ms - g.end * 1000 for event, g in found]
             summary["event_latency_ms"] = _percentiles(delays)  # gesture end -> event
         if saved is not None:
@@ -503,6 +508,20 @@ def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
     return live, recognizer
 
 
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _finish(recorder: Recorder | None) -> tuple[Path | None, str | None]:
+    """The recording's path, or why it is lost (the run then fails: work was lost)."""
+    if recorder is None:
+        return None, None
+    try:
+        return recorder.close(), None
+    except OSError as error:
+        return None, str(error)
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -523,9 +542,18 @@ def _size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def _quiet_libraries() -> None:
+    """OpenCV's and Qt's own log lines (a missing camera gives about ten before the app's one
+    clear message; Qt warns about fonts on screen) off, through their own settings: the app
+    reports the failures that matter. An explicit QT_LOGGING_RULES wins."""
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    os.environ.setdefault("QT_LOGGING_RULES", "*.debug=false;*.info=false;*.warning=false")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line: 0 on a normal end, 1 when capture failed mid-run, 2 on bad input."""
     options, recognizer = parse_args(argv)
+    _quiet_libraries()
     app = LiveApp(options, recognizer)
     handlers = {}
     if threading.current_thread() is threading.main_thread():

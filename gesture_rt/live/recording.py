@@ -72,7 +72,9 @@ class Recorder:
         self._previous = image
 
     def close(self) -> Path | None:
-        """Finish the file and rename it into place; the path, or None if nothing was written."""
+        """Finish the file and rename it into place; the path, or None if nothing was written.
+        OSError if the finished file does not play back whole (a full disk: OpenCV's writer does
+        not say when a write fails); nothing is left then."""
         if self._writer is None:
             return None
         self._writer.release()
@@ -80,6 +82,11 @@ class Recorder:
         if self.frames == 0:
             self.partial.unlink(missing_ok=True)
             return None
+        readable = _playable_frames(self.partial, self.frames)
+        if readable < self.frames:
+            self.partial.unlink(missing_ok=True)
+            raise OSError(f"record: {self.path} could not be written whole ({readable} of "
+                          f"{self.frames} frames play back; is the disk full?)")  # fmt: skip
         os.replace(self.partial, self.path)
         return self.path
 
@@ -88,3 +95,20 @@ class Recorder:
             self._writer.release()
             self._writer = None
         self.partial.unlink(missing_ok=True)
+
+
+def _playable_frames(path: Path, written: int) -> int:
+    """How many of the ``written`` frames the file at ``path`` plays back: its container's count,
+    if the last of them also decodes (a truncated file fails one or the other)."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return 0
+        count = min(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), written)
+        if count > 0:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, count - 1)
+            ok, _ = capture.read()
+            count = count if ok else count - 1
+        return max(count, 0)
+    finally:
+        capture.release()

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gesture_rt.jester import JESTER_FPS
 from gesture_rt.synthetic.clips import FPS_RANGE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -130,7 +131,8 @@ class VideoSource(Source):
 
 
 class ImageFolderSource(Source):
-    """The images of a folder in name order (a Jester video folder, say), at ``fps``."""
+    """The images of a folder in name order (a Jester video folder, say), at ``fps``: by
+    default Jester's 12 fps (a folder of frames has no rate of its own)."""
 
     def __init__(self, folder: str | Path, fps: float | None = None, loop: bool = False) -> None:
         self.folder = Path(folder)
@@ -139,7 +141,7 @@ class ImageFolderSource(Source):
         if not self.paths:
             kinds = ", ".join(IMAGE_SUFFIXES)
             raise SourceError(f"source: {self.folder} holds no images ({kinds})")
-        self.fps = _rate(fps, DEFAULT_FPS)
+        self.fps = _rate(fps, JESTER_FPS)
         self.loop = loop
         self._index = 0
 
@@ -184,7 +186,7 @@ class SyntheticSource(Source):
 
     def read(self) -> tuple[np.ndarray, float] | None:
         frame = next(self._frames, None)
-        return None if frame is None else (frame.image, frame.timestamp * 1000)
+        return None if frame is None else (frame.image, frame.timestamp_ms)
 
 
 def open_source(spec: str, fps: float | None = None, loop: bool = False,

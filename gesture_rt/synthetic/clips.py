@@ -105,6 +105,11 @@ class StreamFrame:
     box: np.ndarray  # the hand's box, NaN when none is in view
     label: str  # the gesture being performed, "No gesture" between gestures
 
+    @property
+    def timestamp_ms(self) -> float:
+        """``timestamp`` in milliseconds: what ``GestureRecognizer.push`` takes."""
+        return self.timestamp * 1000
+
 
 class GestureStream:
     """An endless (or ``duration``-second) camera: gestures separated by idle gaps.
