@@ -1,1 +1,2 @@
-"""pytest-benchmark suites (see README.md); `python -m bench.report compare OLD NEW`."""
+"""pytest-benchmark suites (bench/README.md, docs/benchmarks.md); compare runs with
+`python -m bench.report compare OLD NEW`."""

@@ -42,7 +42,7 @@ JESTER_COUNTS: dict[str, int] = dict(
     )
 )  # fmt: skip
 
-# A horizontal flip swaps these (DESIGN.md's label contract).
+# A horizontal flip swaps these (the label contract, docs/design.md).
 FLIP_PAIRS: tuple[tuple[str, str], ...] = (
     ("Sliding Two Fingers Left", "Sliding Two Fingers Right"),
     ("Swiping Left", "Swiping Right"),

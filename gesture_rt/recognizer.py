@@ -72,7 +72,7 @@ class RecognizerOptions:
     ``precision``: "fp32", "bf16", "int8" or "auto", the fastest that this device runs and that
     agrees with fp32 on at least 99% of the bundle's measured clips (``gesture_rt.precision``).
     ``allow_bundle_code``: let ``engine="tensorflow"`` run the bundle's SavedModel, a program that
-    may read and write files (only for bundles you trust as you trust code; see the README's
+    may read and write files (only for bundles you trust as you trust code; see docs/export.md,
     "What a bundle may do").
     """
 

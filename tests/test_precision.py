@@ -169,7 +169,7 @@ def test_auto_times_int8_and_bf16_where_both_qualify(tmp_path):
 
 def test_the_readme_quotes_the_bundled_models_recorded_agreement():
     """README's "The bundled model, measured" table is the manifest's figures, rounded."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "runtime.md").read_text()
     agreements = bundles.load(DEFAULT_BUNDLE).agreements
     for precision in ("bf16", "int8"):
         quoted = re.search(rf"^\| {precision} \| (?:\*\*)?([0-9.]+)%(?:\*\*)? \| ([0-9.]+)% \| "

@@ -8,9 +8,9 @@ quantisation of the fp32 IR, calibrated on live-like clips (``training.live_clip
 the calibration minima and maxima, full bias correction, the logits layer left in float, and
 NNCF's accuracy control keeping in float the few layers whose INT8 moved top-1 most on a second
 set of clips, until INT8 agrees with fp32 on 99.5% of them (the recipe that measured best, see
-README). Agreement is then measured on a third set: top-1 agreement and logit difference, stream
-windows and whole gestures also apart. Export runs this for every bundle with an OpenVINO
-network; this command re-runs it on an existing bundle.
+docs/export.md). Agreement is then measured on a third set: top-1 agreement and logit
+difference, stream windows and whole gestures also apart. Export runs this for every bundle
+with an OpenVINO network; this command re-runs it on an existing bundle.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from gesture_rt.engines.openvino import capabilities, compile_ir
 from training.live_clips import live_clips
 
 # Seeds of the live-like clips. The recipe was chosen on seeds 2-5, 2026 and 7777; the clips of
-# MEASUREMENT_SEED were never looked at before the README's figures were measured on them.
+# MEASUREMENT_SEED were never looked at before docs/runtime.md's figures were measured on them.
 CALIBRATION_SEED, VALIDATION_SEED, MEASUREMENT_SEED = 1, 2, 4711
 INT8_MIN_VALIDATION = 0.995  # accuracy control's goal: top-1 agreement on the validation clips
 
@@ -39,8 +39,9 @@ INT8_MIN_VALIDATION = 0.995  # accuracy control's goal: top-1 agreement on the v
 @dataclass(frozen=True)
 class PrecisionOptions:
     """``int8``: quantise anew (else an INT8 network already in the bundle is re-measured);
-    ``clips``: measured clips (half stream windows, half whole gestures; the README's figures use
-    600); ``calibration_clips``: INT8 calibration clips, and as many accuracy-control clips."""
+    ``clips``: measured clips (half stream windows, half whole gestures; docs/runtime.md's
+    figures use 600); ``calibration_clips``: INT8 calibration clips, and as many
+    accuracy-control clips."""
 
     int8: bool = False
     clips: int = 600
