@@ -4,6 +4,7 @@ minimum is the least disturbed by other load on a shared machine; the median is 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from bench.report import (  # noqa: E402
     CAMERA_FPS,
     cpu_line,
     machine,
+    run_record,
     save_run,
+    timing_ratios,
     write_engine_table,
     write_live_table,
 )
@@ -28,9 +31,11 @@ TIMINGS = pytest.StashKey[dict]()
 ENGINES = pytest.StashKey[dict]()
 PEAK = pytest.StashKey[dict]()  # precision -> median, p95, min (s) and GFLOP of the GEMM
 LIVE = pytest.StashKey[dict]()  # end-to-end runs: name -> summary, and notes
-RESULTS = Path(__file__).parent / "results"  # saved runs (JSON), one per --benchmark-enable run
-# (candidate, baseline, target speed-up) compared within each group that holds both.
-RATIOS = [("fused kernel", "OpenCV chain", 5.0)]
+# Saved runs (JSON), one per --benchmark-enable run; BENCH_RESULTS names another folder.
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or Path(__file__).parent / "results")
+# (candidate, baseline, target speed-up or None) compared within each group that holds both;
+# saved with the engine ratios, so `python -m bench.report compare` covers them too.
+RATIOS = [("fused kernel", "OpenCV chain", 5.0), ("fused kernel fp16", "OpenCV chain", None)]
 # (name, target per second): rates read off a benchmark's median, shown beside the ratios.
 RATES = [("synthetic frame", 300.0)]
 
@@ -136,17 +141,7 @@ def measure(request, benchmark):
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     timings = config.stash.get(TIMINGS, {})
-    rows = []
-    for group in sorted({g for g, _ in timings}):
-        for candidate, baseline, target in RATIOS:
-            if (group, candidate) in timings and (group, baseline) in timings:
-                (fast, fast_min), (slow, slow_min) = (
-                    timings[(group, candidate)],
-                    timings[(group, baseline)],
-                )
-                rows.append(
-                    (group, slow * 1e6, fast * 1e6, slow / fast, slow_min / fast_min, target)
-                )
+    rows = timing_ratios(timings, RATIOS)
     write = terminalreporter.write_line
     _write_rates(write, timings)
     engines, peak = config.stash.get(ENGINES, {}), config.stash.get(PEAK, {})
@@ -154,27 +149,27 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     ratios = write_engine_table(write, engines, peak) if engines else []
     if live["runs"]:
         write_live_table(write, live, CAMERA_FPS)
-    if config.getoption("benchmark_enable") and (engines or live["runs"]):
-        runs = [{"network": n, "engine": e, "precision": p, **t}
-                for (n, e, p), t in engines.items()]  # fmt: skip
-        record = {"engines": runs, "peak": peak, "ratios": ratios, "live": live}
-        saved = save_run(RESULTS, record)
+    if config.getoption("benchmark_enable") and (engines or live["runs"] or timings):
+        saved = save_run(RESULTS, run_record(engines, peak, ratios, live, timings, RATIOS))
         write(f"saved: {saved} (compare two runs: python -m bench.report compare OLD NEW)")
     if not rows:
         return
     write("")
     write(f"speed-ups measured in this run, {cpu_line(machine())}:")
     write(
-        f"{'group':<26} {'baseline us':>11} {'fused us':>9} {'speed-up':>9} {'(of mins)':>9} "
-        f"{'target':>7}"
+        f"{'group':<26} {'candidate':<18} {'baseline us':>11} {'cand. us':>9} {'speed-up':>9} "
+        f"{'(of mins)':>9} {'target':>7}"
     )
-    for group, slow, fast, ratio, ratio_min, target in rows:
-        verdict = "met" if ratio >= target else "MISSED"
+    for r in rows:
+        target, name = r["target"], r["ratio"].split(" vs ")[0]
+        verdict = "-" if target is None else f"{target:5.1f}x " + (
+            "met" if r["speedup"] >= target else "MISSED")  # fmt: skip
         write(
-            f"{group:<26} {slow:11.1f} {fast:9.1f} {ratio:8.2f}x {ratio_min:8.2f}x "
-            f"{target:5.1f}x {verdict}"
+            f"{r['group']:<26} {name:<18} {r['baseline_s'] * 1e6:11.1f} "
+            f"{r['candidate_s'] * 1e6:9.1f} {r['speedup']:8.2f}x {r['speedup_of_mins']:8.2f}x "
+            f"{verdict}"
         )
-    write("(baseline and fused: medians; the verdict reads the median speed-up)")
+    write("(baseline and candidate: medians; the verdict reads the median speed-up)")
 
 
 def _write_rates(write, timings: dict) -> None:

@@ -73,6 +73,24 @@ def engine_ratios(engines: dict) -> list[dict]:
     return out
 
 
+def timing_ratios(timings: dict, pairs: list) -> list[dict]:
+    """The ``(candidate, baseline, target)`` pairs of ``pairs`` measured within the same group of
+    ``timings`` ((group, name) -> (median, min) in s), as ratios ``compare`` reads: baseline's
+    median over candidate's (``speedup``), and the same of their minimums (``speedup_of_mins``)."""
+    out = []
+    for group in sorted({g for g, _ in timings}):
+        for candidate, baseline, target in pairs:
+            if (group, candidate) in timings and (group, baseline) in timings:
+                (fast, fast_min), (slow, slow_min) = (timings[(group, candidate)],
+                                                      timings[(group, baseline)])  # fmt: skip
+                out.append({"ratio": f"{candidate} vs {baseline}",
+                            "candidate": f"{group} {candidate}", "baseline": f"{group} {baseline}",
+                            "speedup": slow / fast, "speedup_of_mins": slow_min / fast_min,
+                            "target": target, "group": group, "candidate_s": fast,
+                            "baseline_s": slow})  # fmt: skip
+    return out
+
+
 def write_engine_table(write, engines: dict, peak: dict) -> list[dict]:
     rows = engine_rows(engines, peak)
     info = machine()
@@ -139,6 +157,20 @@ def write_live_table(write, live: dict, camera_fps: float) -> None:
         )
     for name, value in live["notes"].items():
         write(f"{name}: {value if value is not None else 'none'}")
+
+
+def run_record(engines: dict, peak: dict, ratios: list[dict], live: dict, timings: dict,
+               pairs: list) -> dict:  # fmt: skip
+    """What a measured run saves: every engine timing, the peaks, the live runs, every
+    ``measure`` timing ((group, name) -> (median, min)) and all the ratios ``compare`` reads, the
+    engines' (``ratios``) and those of ``pairs`` within each group of ``timings``
+    (preprocessing: the fused kernel against the OpenCV chain, per frame size)."""
+    runs = [{"network": n, "engine": e, "precision": p, **t}
+            for (n, e, p), t in engines.items()]  # fmt: skip
+    measured = [{"group": g, "name": n, "median": median, "min": least}
+                for (g, n), (median, least) in sorted(timings.items())]  # fmt: skip
+    return {"engines": runs, "peak": peak, "ratios": [*ratios, *timing_ratios(timings, pairs)],
+            "live": live, "timings": measured}  # fmt: skip
 
 
 def save_run(folder: Path, record: dict) -> Path:

@@ -85,12 +85,34 @@ def stream():
     return stream_frames(seed=4242, seconds=90.0)
 
 
-def test_push_fires_the_streams_gestures(stream):
-    source, frames = stream
-    with GestureRecognizer.create(match_training_fps=True) as r:
+def fired_events(seed: int, **options) -> tuple[float, float, int]:
+    """Precision, recall and event count of the bundled model pushed a 90-s stream in fp32 (the
+    precision the README's figures were measured in; OpenVINO computes it in f32 on every CPU)."""
+    source, frames = stream_frames(seed, 90.0)
+    with GestureRecognizer.create(match_training_fps=True, precision="fp32", **options) as r:
         events = [p.event for f in frames if (p := r.push(f.image, f.timestamp * 1000)) and p.event]
-    precision, recall = score_events(events, source.timeline)
-    assert precision >= 0.9 and recall >= 0.9, (precision, recall, len(events))
+    return (*score_events(events, source.timeline), len(events))
+
+
+# The README's figures, to its two decimals: precision 0.96-1.0 and recall 0.95-1.0 on three
+# streams (seeds 4242, 1, 2), 0.91-0.96 on five others.
+STREAM_BARS = [*((seed, 0.96, 0.95) for seed in (4242, 1, 2)),
+               *((seed, 0.91, 0.91) for seed in (7, 11, 99, 2026, 5))]  # fmt: skip
+
+
+@pytest.mark.parametrize(("seed", "precision_bar", "recall_bar"), STREAM_BARS)
+def test_push_fires_the_streams_gestures(seed, precision_bar, recall_bar):
+    precision, recall, fired = fired_events(seed)
+    assert round(precision, 2) >= precision_bar and round(recall, 2) >= recall_bar, (
+        precision, recall, fired)  # fmt: skip
+
+
+# The thesis's stride, 20 samples (1.7 s at 12 fps), without smoothing: 0.88-1.0 / 0.91-0.95 on
+# the first three streams.
+@pytest.mark.parametrize("seed", [4242, 1, 2])
+def test_the_thesis_stride_without_smoothing_fires_the_streams_gestures(seed):
+    precision, recall, fired = fired_events(seed, stride=20, smoothing=1)
+    assert round(precision, 2) >= 0.88 and round(recall, 2) >= 0.91, (precision, recall, fired)
 
 
 def test_push_async_fires_the_streams_gestures(stream):
