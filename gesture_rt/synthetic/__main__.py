@@ -17,7 +17,7 @@ from gesture_rt.synthetic.clips import (
 
 
 def size_argument(text: str) -> tuple[int, int]:
-    """argparse type for HEIGHTxWIDTH (e.g. 100x176)."""
+    """argparse type for WIDTHxHEIGHT (e.g. 176x100), as the live app's --size."""
     try:
         return size_from_text(text)
     except ValueError as error:
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--proportions", choices=["balanced", "jester"], default="balanced")
     frames_help = f"frames a video ({VIDEO_FRAMES}, 3 s at 12 fps)"
-    size_help = "HEIGHTxWIDTH ({}x{})".format(*JESTER_SIZE)
+    size_help = "WIDTHxHEIGHT ({1}x{0})".format(*JESTER_SIZE)
     make.add_argument("--frames", type=int, default=VIDEO_FRAMES, help=frames_help)
     make.add_argument("--size", type=size_argument, default=JESTER_SIZE, help=size_help)
     make.add_argument("--fps", type=float, default=12.0)

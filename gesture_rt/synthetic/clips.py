@@ -284,11 +284,12 @@ def _positive_real(name: str, value) -> float:
 
 
 def size_from_text(text: str) -> tuple[int, int]:
-    """HEIGHTxWIDTH (e.g. 100x176) -> (height, width); a ValueError for anything else."""
+    """WIDTHxHEIGHT, as OpenCV and ffmpeg write sizes (e.g. 176x100) -> (height, width), the
+    order of an image array's shape; a ValueError for anything else."""
     try:
-        height, width = (int(n) for n in text.lower().split("x"))
+        width, height = (int(n) for n in text.lower().split("x"))
     except ValueError:
-        raise ValueError(f"expected HEIGHTxWIDTH, got {text!r}") from None
+        raise ValueError(f"expected WIDTHxHEIGHT (e.g. 176x100), got {text!r}") from None
     return height, width
 
 

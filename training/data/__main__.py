@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     convert.add_argument("--frames", type=int, default=40, help="frames per video (default 40)")
     convert.add_argument(
-        "--size", type=size_argument, default=(100, 140), help="HxW (default 100x140)"
+        "--size", type=size_argument, default=(100, 140), help="WIDTHxHEIGHT (default 140x100)"
     )
     convert.add_argument("--shard-size", type=int, default=512, help="videos per shard (512)")
     convert.add_argument("--quality", type=int, default=95, help="JPEG quality (95)")

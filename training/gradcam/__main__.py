@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                  "holding Keras weights, or a bundled model's name")  # fmt: skip
     p.add_argument("clip", help=f"a video file, a folder of frames (a Jester video) or "
                                 f"'{SYNTHETIC}LABEL[,seed=N][,difficulty=X][,context=hold|rest]"
-                                f"[,size=HxW]'")  # fmt: skip
+                                f"[,size=WIDTHxHEIGHT]'")  # fmt: skip
     p.add_argument(
         "--class",
         dest="target",

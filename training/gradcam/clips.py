@@ -50,7 +50,8 @@ class Clip:
 def load_clip(spec: str | Path, input_shape: Sequence[int], resize_short: int, fps: float = 12.0,
               source_fps: float | None = None) -> Clip:  # fmt: skip
     """``spec``: a video file, a folder of frames, or ``synthetic:LABEL[,seed=N][,difficulty=X]
-    [,context=hold|rest][,size=HxW]`` (size: Jester's shape at ``resize_short`` high unless given).
+    [,context=hold|rest][,size=WIDTHxHEIGHT]`` (size: Jester's shape at ``resize_short`` high
+    unless given).
     ``input_shape``: the network's (T, S, S, 3); ``fps``: the rate it was trained at, which the
     source is resampled to (sample and hold). ``source_fps`` overrides a file's own rate (a folder
     of frames is taken to be at ``fps``)."""
