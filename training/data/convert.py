@@ -3,8 +3,10 @@
 Resumable: a shard is written under a temporary name and renamed when complete, then its JSON
 sidecar (counts, skipped videos, size, SHA-256) is written the same way; a re-run skips every
 shard whose sidecar and file agree, so a killed run redoes at most the shards it was writing.
-Bad videos (missing or empty folders, unreadable or missing frames) and bad split lines (ids that
-are not folder names, repeated ids, labels not in the label list) are skipped and counted.
+Bad videos (missing or empty folders, unreadable or missing frames, frames that are not regular
+files or are over MAX_FRAME_BYTES or MAX_FRAME_PIXELS) and bad split lines (ids that are not
+folder names or longer than a file name may be, repeated ids, labels not in the label list) are
+skipped and counted; nothing a data set holds stops or stalls the run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import multiprocessing
 import os
 import re
+import stat
+import struct
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -28,6 +32,15 @@ from training.data import records
 DEFAULT_SPLITS = ("train", "validation")
 _EXAMPLES_KEPT = 50  # skipped videos named in the manifest per split (all are counted)
 _NUMBERED = re.compile(r"\d+")
+# A frame file is read whole into memory: 16 MiB is 3,000 times a Jester frame (about 5 KB) and
+# ten times a 4K JPEG; anything larger is not a video frame.
+MAX_FRAME_BYTES = 16 << 20
+# What a frame may decode to, as its header declares: 8192 x 8192 (192 MiB decoded); a 16 MiB
+# file can declare 65535 x 65535.
+MAX_FRAME_PIXELS = 1 << 26
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # (Windows has no FIFOs to block on)
+_FILE_KINDS = {stat.S_IFIFO: "FIFO", stat.S_IFCHR: "character device", stat.S_IFBLK:
+               "block device", stat.S_IFSOCK: "socket", stat.S_IFDIR: "folder"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -66,27 +79,60 @@ def sample_indices(count: int, frames: int) -> np.ndarray:
     return np.repeat(np.arange(count), repeats)
 
 
+class _Skip(Exception):
+    """A video that cannot be converted: its skip reason and a detail for the report."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(reason, detail)
+        self.reason, self.detail = reason, detail
+
+
 def encode_video(root: Path, video: str, options: ConvertOptions):
-    """(JPEG bytes of each clip frame, None, "") or (None, skip reason, detail)."""
+    """(JPEG bytes of each clip frame, None, "") or (None, skip reason, detail).
+
+    Never raises for what the data set holds, and never blocks on it: one bad video is skipped
+    with its reason and the run goes on."""
     try:
-        paths = jester.frame_paths(root, video)
-    except FileNotFoundError:
-        reason = "empty_video" if (Path(root) / jester.VIDEOS / video).is_dir() else "missing_video"
-        return None, reason, ""
+        return _encode(Path(root), video, options), None, ""
+    except _Skip as skip:
+        return None, skip.reason, skip.detail
+    except OSError as error:  # anything else the file system says about this video alone
+        return None, "unreadable_video", str(error)
+
+
+def _encode(root: Path, video: str, options: ConvertOptions) -> list[bytes]:
+    paths = _frame_paths(root, video)
     gap = _first_gap(paths)
     if gap:
-        return None, "missing_frame", gap
+        raise _Skip("missing_frame", gap)
     jpegs = []
     for i in sample_indices(len(paths), options.frames):
-        image = _read_jpeg(paths[i])
-        if image is None:
-            return None, "unreadable_frame", paths[i].name
+        image = _decode(paths[i])
         image = cv2.resize(image, (options.width, options.height), interpolation=cv2.INTER_AREA)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, options.quality])
         if not ok:
-            return None, "unreadable_frame", paths[i].name
+            raise _Skip("unreadable_frame", paths[i].name)
         jpegs.append(data.tobytes())
-    return jpegs, None, ""
+    return jpegs
+
+
+def _frame_paths(root: Path, video: str) -> list[Path]:
+    folder = root / jester.VIDEOS
+    limit = _name_max(folder)
+    if len(os.fsencode(video)) > limit:  # the file system would refuse to even look it up
+        raise _Skip("bad_id", f"video id is {len(os.fsencode(video))} bytes long, longer than "
+                              f"a file name may be ({limit})")  # fmt: skip
+    try:
+        return jester.frame_paths(root, video)
+    except FileNotFoundError:
+        raise _Skip("empty_video" if (folder / video).is_dir() else "missing_video") from None
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255  # NAME_MAX of every common Linux file system
 
 
 def _first_gap(paths: Sequence[Path]) -> str:
@@ -101,16 +147,77 @@ def _first_gap(paths: Sequence[Path]) -> str:
     return ""
 
 
-def _read_jpeg(path: Path) -> np.ndarray | None:
-    """The image, or None for a file that is not a whole JPEG (OpenCV decodes a truncated one
+def _decode(path: Path) -> np.ndarray:
+    """The image of a whole JPEG of at most MAX_FRAME_PIXELS (OpenCV decodes a truncated one
     into a half-grey picture without complaint, so the end-of-image marker is checked first)."""
     try:
-        data = path.read_bytes()
-    except OSError:
-        return None
+        data = _read_frame(path)
+    except OSError as error:  # e.g. a dangling symlink
+        raise _Skip("unreadable_frame", f"{path.name}: {error.strerror or error}") from None
     if not data.startswith(b"\xff\xd8") or b"\xff\xd9" not in data[-64:]:
-        return None
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        raise _Skip("unreadable_frame", f"{path.name}: not a whole JPEG")
+    size = _jpeg_size(data)
+    if size is None:
+        raise _Skip("unreadable_frame", f"{path.name}: no JPEG frame header")
+    if size[0] * size[1] > MAX_FRAME_PIXELS:  # OpenCV's own bound is 2**30: 3 GB decoded
+        raise _Skip("oversized_frame", f"{path.name}: {size[0]}x{size[1]} pixels, over the "
+                    f"limit of {MAX_FRAME_PIXELS} pixels a frame (MAX_FRAME_PIXELS)")  # fmt: skip
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
+    if image is None:
+        raise _Skip("unreadable_frame", f"{path.name}: not a decodable JPEG")
+    return image
+
+
+def _read_frame(path: Path) -> bytes:
+    """The bytes of a frame file. Only a regular file of at most MAX_FRAME_BYTES is read; a
+    symlink is followed, and what it names must be one too. A FIFO, device, socket or folder is
+    refused before it is opened, and the open does not block (O_NONBLOCK) should the path be
+    swapped for one in between; so nothing in a data set can stall the run or fill the memory."""
+    _check_regular(os.stat(path), path.name)
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with open(fd, "rb") as file:
+        _check_regular(os.fstat(fd), path.name)  # the file we opened, not the one we stat'ed
+        data = file.read(MAX_FRAME_BYTES + 1)
+    if len(data) > MAX_FRAME_BYTES:  # it grew after the check
+        raise _Skip("oversized_frame", _too_big(path.name, len(data)))
+    return data
+
+
+def _check_regular(status: os.stat_result, name: str) -> None:
+    if not stat.S_ISREG(status.st_mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(status.st_mode), "special file")
+        raise _Skip("irregular_frame", f"{name}: a {kind}, not a regular file")
+    if status.st_size > MAX_FRAME_BYTES:
+        raise _Skip("oversized_frame", _too_big(name, status.st_size))
+
+
+def _too_big(name: str, size: int) -> str:
+    return (f"{name}: {size} bytes, over the limit of {MAX_FRAME_BYTES >> 20} MiB a frame "
+            "(MAX_FRAME_BYTES)")  # fmt: skip
+
+
+_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
+                          0xCE, 0xCF})  # fmt: skip
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) as the JPEG's frame header declares them (what the decoder allocates),
+    or None when no frame header comes before the image data."""
+    i = 2  # after the start-of-image marker
+    while i + 9 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:  # a fill byte
+            i += 1
+        elif marker in _SOF_MARKERS:  # FF Cn, length, precision, height, width
+            return struct.unpack_from(">HH", data, i + 5)
+        elif marker == 0xDA:  # start of scan: image data without a frame header
+            return None
+        else:
+            i += 2 + struct.unpack_from(">H", data, i + 2)[0]
+    return None
 
 
 def convert(
