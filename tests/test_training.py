@@ -1,5 +1,6 @@
 """Training: the CI pipeline (records -> steps -> evaluation -> a loadable checkpoint), resume after
-a kill, tf.distribute equivalence (two replicas; two worker processes), evaluation outputs."""
+a kill and after Ctrl-C, tf.distribute equivalence (two replicas; two worker processes),
+evaluation outputs."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ tf = pytest.importorskip("tensorflow", reason="training tests need the train ext
 
 from gesture_rt.synthetic.dataset import make_dataset  # noqa: E402
 from training import evaluate as ev  # noqa: E402
+from training import train  # noqa: E402
 from training.checkpoints import load_trained, read_metrics  # noqa: E402
 from training.data.convert import ConvertOptions, convert  # noqa: E402
 from training.train import TrainConfig, Trainer, config_from_args, parse_args  # noqa: E402
@@ -219,6 +221,131 @@ def test_training_resumes_after_a_kill(records, tmp_path):
     here = [m["loss"] for m in read_metrics(at_kill) if m["kind"] == "train" and m["step"] == step]
     there = [m["loss"] for m in lines if m["step"] == step]
     assert here == pytest.approx(there, rel=1e-4), (here, there, [m["loss"] for m in lines])
+
+
+# `python -m training.train` as a terminal starts it. A test run in the background (`pytest &`)
+# passes on an ignored SIGINT, which Python keeps ignoring (as training does, on purpose).
+WITH_CTRL_C = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "from training.train import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
+
+
+def _wait_for_train_step(process, run: Path, step: int, log: Path) -> None:
+    """Until metrics.jsonl logs training step ``step`` (the process is then inside the loop)."""
+    deadline = time.monotonic() + 300
+    while not any(m["kind"] == "train" and m["step"] >= step for m in read_metrics(run)):
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "no training step logged within 5 minutes"
+        time.sleep(0.1)
+
+
+def test_ctrl_c_saves_the_step_it_stops_at_and_the_run_resumes_from_it(records, tmp_path):
+    """SIGINT (Ctrl-C) to `python -m training.train` inside its loop: it finishes the step, saves
+    a checkpoint of it (no periodic one is due: --checkpoint-every 1000), says so and exits 130;
+    the same command resumes from that step, no step twice, none missing."""
+    run = tmp_path / "run"
+    flags = ["--records", str(records), "--model-dir", str(run), "--arch", "i3d",
+             "--checkpoint-every", "1000", "--eval-every", "1000", "--eval-batches", "1",
+             "--log-every", "1", "--no-augment", *TINY]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = tmp_path / "first.log"
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-c", WITH_CTRL_C, *flags, "--steps", "400"],
+                                   cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=stderr)  # fmt: skip
+    try:
+        _wait_for_train_step(process, run, 3, log)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=120) == 130, log.read_text()[-3000:]
+    finally:
+        process.kill()
+        process.wait()
+    message = log.read_text().strip().splitlines()[-1]
+    prefix = tf.train.latest_checkpoint(str(run / "checkpoints"))
+    step = int(prefix.rsplit("-", 1)[1])
+    assert 3 <= step < 400
+    assert message == (f"interrupted at step {step}: checkpoint {prefix} saved; run the same "
+                       "command to resume from it")  # fmt: skip
+    saved = tf.train.load_checkpoint(prefix)
+    assert saved.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == step
+    steps = [m["step"] for m in read_metrics(run) if m["kind"] == "train"]
+    assert steps == list(range(1, step + 1))  # the stopped step was finished, logged and saved
+
+    command = [sys.executable, "-m", "training.train", *flags, "--steps", str(step + 2)]
+    resumed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resumed from {prefix} at step {step}" in resumed.stderr
+    steps = [m["step"] for m in read_metrics(run) if m["kind"] == "train"]
+    assert steps == list(range(1, step + 3))
+    assert json.loads(resumed.stdout.strip().splitlines()[-1])["step"] == step + 2
+
+
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler during the test (a test run in the background inherits an
+    ignored SIGINT), the previous one put back after it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_at(monkeypatch, at: int, signals: int) -> None:
+    """Send this process ``signals`` SIGINTs once the loop logs step ``at``."""
+    original = Trainer._log
+
+    def log_then_interrupt(self, values, writers, kind):
+        original(self, values, writers, kind)
+        if kind == "train" and values["step"] == at:
+            for _ in range(signals):
+                signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(Trainer, "_log", log_then_interrupt)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "signals", "why", "again"),
+    [("multiworker", 1, "under --strategy multiworker all workers save a checkpoint together, "
+      "and one interrupted worker cannot make the others save", "on every worker "),
+     ("default", 2, "a second Ctrl-C stopped it at once", "")],
+    ids=["multiworker", "second-ctrl-c"],
+)  # fmt: skip
+def test_an_interrupt_that_cannot_save_says_so_and_where_the_run_resumes(
+    records, tmp_path, monkeypatch, python_sigint, strategy, signals, why, again
+):
+    """Under multiworker (a save is collective: one worker cannot save alone; here the config
+    says multiworker, the strategy is this process's own) one Ctrl-C, elsewhere a second one,
+    stops the loop at once: no checkpoint of step 3, and the message names the last one (2)."""
+    run = tmp_path / "run"
+    config = config_from_args(parse_args(["--records", str(records), "--model-dir", str(run),
+                                          "--arch", "i3d", "--steps", "10", "--log-every", "1",
+                                          "--checkpoint-every", "2", "--eval-every", "100",
+                                          "--strategy", strategy, "--no-augment",
+                                          *TINY]))  # fmt: skip
+    trainer = Trainer(config, strategy=tf.distribute.get_strategy(), progress=False)
+    _interrupt_at(monkeypatch, 3, signals)
+    with pytest.raises(train.Interrupted) as stopped:
+        trainer.run()
+    prefix = str(run / "checkpoints" / "ckpt-2")
+    assert str(stopped.value) == (f"interrupted at step 3: no checkpoint saved ({why}); run the "
+                                  f"same command {again}to resume from {prefix}")  # fmt: skip
+    assert stopped.value.checkpoint is None
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")) == prefix
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_an_interrupt_before_the_loop_says_nothing_was_saved(records, tmp_path, monkeypatch,
+                                                              capsys):  # fmt: skip
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "restore_or_initialise", interrupted)
+    run = tmp_path / "run"
+    argv = ["--records", str(records), "--model-dir", str(run), "--arch", "i3d", *TINY]
+    assert train_main(argv) == 130
+    assert capsys.readouterr().err.strip() == (
+        "interrupted before the training loop: nothing saved; run the same command to start "
+        "again (from the run's last checkpoint, if it has one)")  # fmt: skip
+    assert not (run / "checkpoints").exists() or not list((run / "checkpoints").iterdir())
 
 
 def test_a_restored_trainer_has_the_same_weights_slots_and_step(records, tmp_path):

@@ -6,7 +6,9 @@ strategy (DESIGN.md: ``model.fit`` fails under MultiWorkerMirroredStrategy): the
 split over the replicas, each replica's loss is summed over its clips and divided by the global
 batch, and the optimizer sums the gradients over replicas (synchronous SGD, thesis 5.1.2);
 BatchNorm statistics are those of the global batch. A killed run resumes from its last
-checkpoint: same step, optimizer slots and learning-rate schedule.
+checkpoint: same step, optimizer slots and learning-rate schedule. Ctrl-C in the training loop
+stops after the current step with a checkpoint of it (exit status 130), except under
+multiworker, where one worker cannot save alone; the message says which happened.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -117,6 +121,51 @@ def is_chief(strategy) -> bool:
         resolver.task_type == "worker"
         and resolver.task_id == 0
         and "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C. ``checkpoint``: the one saved on the way out, or None (the
+    message then says why not, and where the run resumes)."""
+
+    def __init__(self, message: str, checkpoint: str | None = None):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+
+
+class _CtrlC:
+    """Holds the first SIGINT until the current step is done, so that the loop can save a
+    consistent checkpoint and stop; a second one interrupts at once (KeyboardInterrupt). Only
+    replaces Python's own handler, in the main thread: an ignored SIGINT (a background job) or a
+    program's own handler is left alone."""
+
+    def __init__(self, enabled: bool):
+        self.requested = False
+        self._installed = (
+            enabled
+            and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
+        if self._installed:
+            signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # os.write, not print: a handler may run in the middle of another write to stderr
+        os.write(2, b"\nCtrl-C: stopping after this step to save a checkpoint "
+                    b"(Ctrl-C again stops at once, without saving)\n")  # fmt: skip
+
+    def restore(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _saved_message(step: int, prefix: str) -> Interrupted:
+    return Interrupted(
+        f"interrupted at step {step}: checkpoint {prefix} saved; run the same command to resume "
+        "from it",
+        prefix,
     )
 
 
@@ -256,7 +305,11 @@ class Trainer:
         os.replace(temporary, path)
 
     def run(self) -> dict:
-        """Train to ``config.steps``; returns the last validation metrics."""
+        """Train to ``config.steps``; returns the last validation metrics.
+
+        Ctrl-C (SIGINT) raises Interrupted: the first one is held until the current step (its
+        log line, checkpoint and validation) is done, then that step is saved; a second one, or
+        any under multiworker (whose save needs every worker), stops at once without saving."""
         import tensorflow as tf
 
         from training.data.pipeline import clip_dataset
@@ -278,7 +331,8 @@ class Trainer:
         train_step = make_train_step(self.model, self.optimizer, self.strategy, config.batch_size)
         writers = self._writers()
         bar = self._bar(start)
-        last_eval, window, tick = {}, [], time.perf_counter()
+        last_eval, window, tick, saved = {}, [], time.perf_counter(), None
+        ctrl_c = _CtrlC(enabled=config.strategy != "multiworker")
         try:
             while self.step < config.steps:
                 rate = self._lr()  # the one this step uses
@@ -295,19 +349,45 @@ class Trainer:
                     self._log(logged, writers, "train")
                     window, tick = [], now
                 if step % config.checkpoint_every == 0 or step == config.steps:
-                    self.manager.save(checkpoint_number=step)
+                    saved = (step, self.manager.save(checkpoint_number=step))
                 if step % config.eval_every == 0 or step == config.steps:
                     last_eval = self.validate()
                     self._log({"step": step, **last_eval}, writers, "validation")
                     top1, top5 = last_eval["top1"], last_eval["top5"]
                     self._say(f"step {step}: validation top-1 {top1:.4f} top-5 {top5:.4f}")
-        except KeyboardInterrupt:
-            if config.strategy != "multiworker":  # (a lone worker's save would wait forever)
-                self.manager.save(checkpoint_number=self.step)
+                if ctrl_c.requested:  # the step is whole: save it (unless just saved) and stop
+                    if not saved or saved[0] != step:
+                        saved = (step, self.manager.save(checkpoint_number=step))
+                    raise _saved_message(step, saved[1])
+        except Interrupted:
             raise
+        except KeyboardInterrupt:
+            raise self._interrupted(second=ctrl_c.requested) from None
         finally:
+            ctrl_c.restore()
             bar.close()
         return last_eval
+
+    def _interrupted(self, second: bool) -> Interrupted:
+        """An interrupt that did not wait for a save: what the run folder holds, and why."""
+        import tensorflow as tf
+
+        latest = tf.train.latest_checkpoint(self.manager.directory)  # on disk, not in memory
+        if latest and latest.endswith(f"-{self.step}"):  # this step's save got through
+            return _saved_message(self.step, latest)
+        if self.config.strategy == "multiworker":
+            why = ("under --strategy multiworker all workers save a checkpoint together, and "
+                   "one interrupted worker cannot make the others save")  # fmt: skip
+            again = "run the same command on every worker"
+        else:
+            why = "a second Ctrl-C stopped it at once" if second else (
+                "it could not be held to the end of the step: training ran outside the main "
+                "thread or under another SIGINT handler")  # fmt: skip
+            again = "run the same command"
+        where = f"resume from {latest}" if latest else "start again (no checkpoint yet)"
+        return Interrupted(
+            f"interrupted at step {self.step}: no checkpoint saved ({why}); {again} to {where}"
+        )
 
     def validate(self) -> dict:
         from training.data.pipeline import clip_dataset
@@ -451,8 +531,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: checkpoint saved; run the same command to resume", file=sys.stderr)
+    except Interrupted as interrupt:
+        print(interrupt, file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # while setting up: nothing trained, nothing to save
+        print("interrupted before the training loop: nothing saved; run the same command to "
+              "start again (from the run's last checkpoint, if it has one)",
+              file=sys.stderr)  # fmt: skip
         return 130
     if trainer.chief:
         print(
