@@ -399,19 +399,19 @@ def focus_network():
 
 @pytest.fixture(scope="module")
 def focus(focus_network):
-    return hand_focus(focus_network, "160x282")
+    return hand_focus(focus_network, "282x160")
 
 
 @pytest.fixture(scope="module", params=HELD_OUT_SEEDS, ids=lambda s: f"seeds{s}-{s + 49}")
 def held_out_focus(request, focus_network):
     """The claim layers on 50 clips of seeds the 160-px model was not chosen on."""
-    return request.param, hand_focus(focus_network, "160x282", request.param,
+    return request.param, hand_focus(focus_network, "282x160", request.param,
                                      ",".join(CLAIM_LAYERS))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def focus_64(bundled):
-    return hand_focus(bundled, "64x112")
+    return hand_focus(bundled, "112x64")
 
 
 def test_pooling_to_cells_follows_the_cell_centres():
