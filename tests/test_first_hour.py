@@ -178,3 +178,23 @@ def test_a_missing_camera_prints_one_clear_line_not_opencvs_noise():
         "gesture_rt.live: camera 7 could not be opened (no camera there, or it is in use); try "
         "--source synthetic"
     ]
+
+
+def test_the_synthetic_sources_difficulty_is_a_flag(capsys, monkeypatch):
+    from gesture_rt.live import sources
+
+    seen = []
+    real = sources.SyntheticSource.__init__
+
+    def spy(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        seen.append(self.stream)
+
+    monkeypatch.setattr(sources.SyntheticSource, "__init__", spy)
+    argv = ["--no-display", "--source", "synthetic", "--seconds", "4", "--no-pace", "--size",
+            "160x120"]  # fmt: skip
+    assert main([*argv, "--difficulty", "0.6"]) == 0 and seen[-1].difficulty == 0.6
+    assert main(argv) == 0 and seen[-1].difficulty == 0.2  # the bundled model's, by default
+    capsys.readouterr()
+    assert main([*argv, "--difficulty", "7"]) == 2
+    assert "difficulty must be a number in [0, 1], got 7.0" in capsys.readouterr().err

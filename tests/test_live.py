@@ -61,7 +61,22 @@ def test_a_source_too_short_for_one_clip_exits_1_with_the_summary(capsys):
                                      *SMALL], capsys)  # fmt: skip
     assert code == 1 and lines[-1]["summary"]["clips_evaluated"] == 0
     assert "no clip was evaluated: the source gave 60 frames and a clip needs 40 frames at the " \
-           "bundle's 12 fps (3.3 s of video)" in err and "--loop" in err
+           "bundle's 12 fps (3.3 s); try --seconds 4 or more or --every-frame (a clip of 40 " \
+           "source frames)" in err  # only remedies that work: --loop does nothing here
+
+
+def test_a_short_folder_is_told_to_loop_not_to_feed_every_frame(tmp_path, capsys):
+    for i in range(20):  # 20 frames: too few for a clip at any rate
+        cv2.imwrite(str(tmp_path / f"{i:05d}.jpg"), np.zeros((60, 80, 3), np.uint8))
+    code, _, err = run_headless(["--source", str(tmp_path), "--no-pace"], capsys)
+    assert code == 1 and "try --loop to replay it" in err and "--every-frame" not in err
+
+
+def test_output_paths_that_cannot_be_written_are_refused_before_the_run(tmp_path, capsys):
+    for flag, path in (("--record", "/proc/x.mp4"), ("--screenshot", "/proc/x.png")):
+        code, _, err = run_headless(["--source", "synthetic", "--seconds", "5", flag, path],
+                                    capsys)  # fmt: skip
+        assert code == 2 and f"{flag[2:]}: cannot write in /proc" in err, err
 
 
 def test_a_folder_planted_in_the_working_directory_is_not_the_default_model(
@@ -347,7 +362,6 @@ def test_no_camera_exits_2_naming_it_and_suggesting_synthetic():
         (["--source", "synthetic", "--screenshot", "shot.xyz"], "screenshot: shot.xyz needs"),
         (["--source", "synthetic", "--screenshot", "no/such/dir/s.png"], "folder no/such/dir"),
         (["--source", "²"], "does not exist"),
-        (["--source", "synthetic", "--stride", "0"], "stride must be an integer >= 1"),
         (["--source", "synthetic", "--bundle", "no_such_model"], "no_such_model"),
     ],
 )
@@ -355,6 +369,17 @@ def test_bad_arguments_exit_2_with_a_clear_message(argv, message, capsys, tmp_pa
     monkeypatch.chdir(tmp_path)
     code, lines, err = run_headless([*argv, "--seconds", "2", *SMALL], capsys)  # bounded if not
     assert code == 2 and message in err and not lines
+
+
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("--stride", "0", "argument --stride: expected a whole number >= 1, got '0'"),
+    ("--smoothing", "1.5", "argument --smoothing: expected a whole number >= 1"),
+    ("--threshold", "2", "argument --threshold: expected a probability in (0, 1], got '2'"),
+])  # fmt: skip
+def test_numbers_out_of_range_are_named_by_their_flag(flag, value, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--no-display", "--source", "synthetic", flag, value])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_an_unreadable_video_is_refused(tmp_path, capsys):

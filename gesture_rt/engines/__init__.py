@@ -28,7 +28,7 @@ class EngineUnavailable(ValueError):
 # Which extra installs each engine's library: pip install 'gesture_rt[EXTRA]'
 EXTRAS = {"onnxruntime": "onnx", "tensorflow": "train"}
 GPU_HINT = ("CUDA and TensorRT need an NVIDIA GPU and pip install 'gesture_rt[gpu]' (CUDA 13); "
-            "or device='cpu'")  # fmt: skip
+            "or run on the CPU: device='cpu' (--device cpu)")  # fmt: skip
 
 # engine name -> (module, class, bundle format, library it needs)
 ENGINES = {
@@ -114,6 +114,7 @@ def open_engine(
     missing = [f"{n}: pip install 'gesture_rt[{EXTRAS[n]}]'" for n in AUTO_ORDER[device]
                if not available(n) and n in EXTRAS]  # fmt: skip
     hint = GPU_HINT if device in ("cuda", "tensorrt") else "; ".join(missing)
+    hint = "" if any(hint in error for error in errors) else hint  # said once is enough
     raise EngineUnavailable(
         f"no engine can run bundle {loaded.root} on {device!r} at precision {precision!r}: it "
         f"has {list(loaded.formats)}; installed engines {[n for n in ENGINES if available(n)]}"

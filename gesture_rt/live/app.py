@@ -56,6 +56,7 @@ class LiveOptions:
     verbose: bool = False
     record: str | None = None
     screenshot: str | None = None
+    difficulty: float = 0.2  # the synthetic source's: the bundled model's training difficulty
     seed: int = 0
     size: tuple[int, int] = (480, 640)
     top: int = 3  # probabilities shown
@@ -125,7 +126,7 @@ class LiveApp:
         if options.display:
             _check_screen()
         with open_source(options.source, options.fps, options.loop, options.seconds,
-                         options.seed, options.size) as source:  # fmt: skip
+                         options.seed, options.size, options.difficulty) as source:  # fmt: skip
             if recorder is not None:
                 recorder.fps = source.fps
             sync = not options.pace  # every clip evaluated when nothing runs against a clock
@@ -164,7 +165,7 @@ class LiveApp:
                 self.summary["recording_error"] = record_error
         self._print({"summary": self.summary})
         failure = (self._error or capture.error or record_error
-                   or self._nothing_evaluated(recognizer))  # fmt: skip
+                   or self._nothing_evaluated(recognizer, source))  # fmt: skip
         if failure is not None:
             print(f"gesture_rt.live: {failure}", file=sys.stderr)
             return 1
@@ -330,18 +331,27 @@ class LiveApp:
         first, last = self._span
         return (self._processed - 1) / (last - first) if last and last > first else 0.0
 
-    def _nothing_evaluated(self, recognizer: GestureRecognizer) -> str | None:
-        """Why a run that ended by itself evaluated no clip (a failure: it recognised nothing)."""
+    def _nothing_evaluated(self, recognizer: GestureRecognizer, source: Source) -> str | None:
+        """Why a run that ended by itself evaluated no clip (a failure: it recognised nothing),
+        with only the remedies that would work for this source."""
         if self._predictions or self._stopped_by_user:
             return None
         frames, fps = recognizer.bundle.input_shape[0], recognizer.bundle.training_fps
-        if self.recognizer_options.match_training_fps:
-            needs = f"{frames} frames at the bundle's {fps:g} fps ({frames / fps:.1f} s of video)"
-            hint = f", or --every-frame (a clip of {frames} source frames)"
-        else:
-            needs, hint = f"{frames} frames", ""
+        resampled = self.recognizer_options.match_training_fps
+        seconds = frames / (fps if resampled else source.fps)
+        remedies = []
+        if self.options.seconds is not None:
+            remedies.append(f"--seconds {math.ceil(seconds * 1.2)} or more")
+        elif not source.live and not self.options.loop and source.truth is None:
+            remedies.append("--loop to replay it")
+        if resampled and self._processed >= frames:
+            remedies.append(f"--every-frame (a clip of {frames} source frames)")
+        if not remedies:
+            remedies.append("a longer source")
+        needs = (f"{frames} frames at the bundle's {fps:g} fps ({seconds:.1f} s)" if resampled
+                 else f"{frames} frames ({seconds:.1f} s)")  # fmt: skip
         return (f"no clip was evaluated: the source gave {self._processed} frames and a clip "
-                f"needs {needs}; give a longer source, or --loop{hint}")  # fmt: skip
+                f"needs {needs}; try {' or '.join(remedies)}")  # fmt: skip
 
     def _stopped_by(self, capture: CaptureThread) -> str:
         if self._error is not None:
@@ -418,7 +428,8 @@ def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
         "--fps",
         type=float,
         default=None,
-        help="frame rate of a file or folder source (default: the file's own, or 30)",
+        help="frame rate of a source (default: a video's own, else 30; a folder of frames: "
+        "Jester's 12)",
     )
     p.add_argument(
         "--no-pace",
@@ -441,6 +452,9 @@ def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
     p.add_argument("--record", default=None, help="write the annotated video here (.mp4, .avi)")
     p.add_argument("--screenshot", default=None, help="save one overlay frame here (.png)")
     p.add_argument("--seed", type=int, default=0, help="synthetic stream's seed")
+    p.add_argument("--difficulty", type=float, default=LiveOptions.difficulty,
+                   help="synthetic stream's difficulty, 0 to 1 (0.2: what the bundled model "
+                   "was trained at)")  # fmt: skip
     p.add_argument(
         "--size", type=_size, default=(480, 640), help="synthetic frames, WIDTHxHEIGHT (640x480)"
     )
@@ -466,11 +480,13 @@ def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
         "bundle with an INT8 network), or auto: the fastest that this CPU runs and that agrees "
         "with fp32 on at least 99%% of the bundle's measured clips",
     )
-    p.add_argument("--stride", type=int, default=None, help="frames between clips (the bundle's)")
-    p.add_argument("--threshold", type=float, default=None, help="firing probability (bundle's)")
+    p.add_argument("--stride", type=_count, default=None,
+                   help="frames between clips (the bundle's)")  # fmt: skip
+    p.add_argument("--threshold", type=_probability, default=None,
+                   help="firing probability, in (0, 1] (the bundle's)")  # fmt: skip
     p.add_argument(
         "--smoothing",
-        type=int,
+        type=_count,
         default=None,
         help="predictions averaged before the threshold (the bundle's)",
     )
@@ -493,6 +509,7 @@ def parse_args(argv: list[str] | None) -> tuple[LiveOptions, RecognizerOptions]:
         screenshot=a.screenshot,
         seed=a.seed,
         size=a.size,
+        difficulty=a.difficulty,
     )
     recognizer = RecognizerOptions(
         bundle=a.bundle,
@@ -522,6 +539,26 @@ def _finish(recorder: Recorder | None) -> tuple[Path | None, str | None]:
         return None, str(error)
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {text!r}")
+    return value
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -547,6 +584,7 @@ def _quiet_libraries() -> None:
     clear message; Qt warns about fonts on screen) off, through their own settings: the app
     reports the failures that matter. An explicit QT_LOGGING_RULES wins."""
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's own (AV_LOG_QUIET)
     os.environ.setdefault("QT_LOGGING_RULES", "*.debug=false;*.info=false;*.warning=false")
 
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from gesture_rt.synthetic.clips import FPS_RANGE
+from gesture_rt.synthetic.dataset import check_writable_folder
 
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
@@ -25,10 +26,9 @@ class Recorder:
         suffix = self.path.suffix.lower()
         if suffix not in FOURCC:
             raise ValueError(f"record: {self.path} needs one of the extensions {sorted(FOURCC)}")
-        if not self.path.parent.is_dir():
-            raise ValueError(f"record: the folder {self.path.parent} does not exist")
         if self.path.is_dir():
             raise ValueError(f"record: {self.path} is a directory")
+        check_writable_folder("record", self.path.parent)
         self.fps = fps
         for stale in self.path.parent.glob(f".{self.path.stem}.partial-*{suffix}"):
             stale.unlink(missing_ok=True)  # left by a run that was killed

@@ -191,13 +191,14 @@ class SyntheticSource(Source):
 
 def open_source(spec: str, fps: float | None = None, loop: bool = False,
                 seconds: float | None = None, seed: int = 0,
-                size: tuple[int, int] = (480, 640)) -> Source:  # fmt: skip
+                size: tuple[int, int] = (480, 640), difficulty: float = 0.2) -> Source:  # fmt: skip
     """``spec``: a camera index ("0") or device ("/dev/video0"), a video file, a folder of
-    images, or "synthetic". ``seconds`` bounds the synthetic stream (its truth ends there)."""
+    images, or "synthetic". ``seconds`` bounds the synthetic stream (its truth ends there);
+    ``difficulty`` is its rendering difficulty (0.2: the bundled model's training data's)."""
     if not isinstance(spec, str) or not spec:
         raise SourceError(f"source must be a camera index, a path or 'synthetic', got {spec!r}")
     if spec == "synthetic":
-        return SyntheticSource(size, fps, seed, seconds)
+        return SyntheticSource(size, fps, seed, seconds, difficulty)
     if spec.isascii() and spec.isdigit():
         return CameraSource(int(spec))
     path = Path(spec)

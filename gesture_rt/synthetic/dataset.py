@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -297,9 +298,20 @@ def check_image_path(name: str, path: str | Path) -> Path:
         raise ValueError(f"{name}: {path} needs an image extension OpenCV writes (.png, .jpg, ...)")
     if path.is_dir():
         raise ValueError(f"{name}: {path} is a directory")
-    if not path.parent.is_dir():
-        raise ValueError(f"{name}: the folder {path.parent} does not exist")
+    check_writable_folder(name, path.parent)
     return path
+
+
+def check_writable_folder(name: str, folder: Path) -> None:
+    """ValueError naming ``name`` unless a file can be created in ``folder`` (tried: permission
+    bits do not tell, for root or on /proc, say)."""
+    if not folder.is_dir():
+        raise ValueError(f"{name}: the folder {folder} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".gesture_rt-check-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{name}: cannot write in {folder} ({error.strerror or error})") from None
 
 
 def write_image(path: str | Path, image: np.ndarray) -> Path:
