@@ -26,7 +26,6 @@ tf = pytest.importorskip("tensorflow", reason="training tests need the train ext
 
 from gesture_rt.synthetic.dataset import make_dataset  # noqa: E402
 from training import evaluate as ev  # noqa: E402
-from training import train  # noqa: E402
 from training.checkpoints import load_trained, read_metrics  # noqa: E402
 from training.data.convert import ConvertOptions, convert  # noqa: E402
 from training.train import TrainConfig, Trainer, config_from_args, parse_args  # noqa: E402
@@ -280,26 +279,37 @@ def test_ctrl_c_saves_the_step_it_stops_at_and_the_run_resumes_from_it(records, 
     assert json.loads(resumed.stdout.strip().splitlines()[-1])["step"] == step + 2
 
 
-@pytest.fixture
-def python_sigint():
-    """Python's own SIGINT handler during the test (a test run in the background inherits an
-    ignored SIGINT), the previous one put back after it."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
+# Runs the loop in a child process that sends itself SIGINTs once step 3 is logged, and prints
+# what stopped it. In a child: a KeyboardInterrupt raised at an arbitrary point inside
+# TensorFlow's loop can leave TensorFlow unusable, which in the test process itself crashed a
+# later test (a segmentation fault in CI).
+INTERRUPTER = """
+import json, signal, sys
+sys.path.append(sys.argv[1])
+import training
+import tensorflow as tf
+from training import train
+from training.train import Trainer, config_from_args, parse_args
 
+signal.signal(signal.SIGINT, signal.default_int_handler)
+config = config_from_args(parse_args(json.loads(sys.argv[2])))
+trainer = Trainer(config, strategy=tf.distribute.get_strategy(), progress=False)
+log, signals = Trainer._log, int(sys.argv[3])
 
-def _interrupt_at(monkeypatch, at: int, signals: int) -> None:
-    """Send this process ``signals`` SIGINTs once the loop logs step ``at``."""
-    original = Trainer._log
+def log_then_interrupt(self, values, writers, kind):
+    log(self, values, writers, kind)
+    if kind == "train" and values["step"] == 3:
+        for _ in range(signals):
+            signal.raise_signal(signal.SIGINT)
 
-    def log_then_interrupt(self, values, writers, kind):
-        original(self, values, writers, kind)
-        if kind == "train" and values["step"] == at:
-            for _ in range(signals):
-                signal.raise_signal(signal.SIGINT)
-
-    monkeypatch.setattr(Trainer, "_log", log_then_interrupt)
+Trainer._log = log_then_interrupt
+try:
+    trainer.run()
+except train.Interrupted as stopped:
+    back = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    print(json.dumps({"message": str(stopped), "checkpoint": stopped.checkpoint,
+                      "handler_back": back}))
+"""
 
 
 @pytest.mark.parametrize(
@@ -310,27 +320,24 @@ def _interrupt_at(monkeypatch, at: int, signals: int) -> None:
     ids=["multiworker", "second-ctrl-c"],
 )  # fmt: skip
 def test_an_interrupt_that_cannot_save_says_so_and_where_the_run_resumes(
-    records, tmp_path, monkeypatch, python_sigint, strategy, signals, why, again
+    records, tmp_path, strategy, signals, why, again
 ):
     """Under multiworker (a save is collective: one worker cannot save alone; here the config
     says multiworker, the strategy is this process's own) one Ctrl-C, elsewhere a second one,
     stops the loop at once: no checkpoint of step 3, and the message names the last one (2)."""
     run = tmp_path / "run"
-    config = config_from_args(parse_args(["--records", str(records), "--model-dir", str(run),
-                                          "--arch", "i3d", "--steps", "10", "--log-every", "1",
-                                          "--checkpoint-every", "2", "--eval-every", "100",
-                                          "--strategy", strategy, "--no-augment",
-                                          *TINY]))  # fmt: skip
-    trainer = Trainer(config, strategy=tf.distribute.get_strategy(), progress=False)
-    _interrupt_at(monkeypatch, 3, signals)
-    with pytest.raises(train.Interrupted) as stopped:
-        trainer.run()
+    argv = ["--records", str(records), "--model-dir", str(run), "--arch", "i3d", "--steps", "10",
+            "--log-every", "1", "--checkpoint-every", "2", "--eval-every", "100", "--strategy",
+            strategy, "--no-augment", *TINY]  # fmt: skip
+    command = [sys.executable, "-c", INTERRUPTER, str(REPO), json.dumps(argv), str(signals)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    stopped = json.loads(result.stdout.strip().splitlines()[-1])
     prefix = str(run / "checkpoints" / "ckpt-2")
-    assert str(stopped.value) == (f"interrupted at step 3: no checkpoint saved ({why}); run the "
+    assert stopped["message"] == (f"interrupted at step 3: no checkpoint saved ({why}); run the "
                                   f"same command {again}to resume from {prefix}")  # fmt: skip
-    assert stopped.value.checkpoint is None
+    assert stopped["checkpoint"] is None and stopped["handler_back"]
     assert tf.train.latest_checkpoint(str(run / "checkpoints")) == prefix
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_an_interrupt_before_the_loop_says_nothing_was_saved(records, tmp_path, monkeypatch,
