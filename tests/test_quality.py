@@ -4,6 +4,7 @@ docs quote, writes the same figures as JSON, and refuses a bad grid with exit co
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -46,3 +47,15 @@ def test_a_bad_grid_exits_2(argv, capsys):
     except SystemExit as exit_:  # argparse's own refusal
         code = exit_.code
     assert code == 2
+
+
+def test_the_quoted_cells_of_the_default_models_quality_table(capsys):
+    """docs/benchmarks.md quotes the default grid's table in fp32; its two 176x100 cells at
+    difficulty 0.2 are measured again here (the whole grid takes minutes)."""
+    argv = ["--difficulties", "0.2", "--shapes", "176x100", "--precision", "fp32",
+            "--stream-seeds", "32001", "--stream-seconds", "5", "--quiet"]  # fmt: skip
+    assert quality.main(argv) == 0
+    printed = capsys.readouterr().out
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md").read_text()
+    for row in ("| 0.2 | 176x100 | hold | 81 | 0.840 |", "| 0.2 | 176x100 | rest | 81 | 0.951 |"):
+        assert row in printed and row in docs
