@@ -147,7 +147,8 @@ def write_live_table(write, live: dict, camera_fps: float) -> None:
         inference = s.get("inference_ms") or {}
         latency = s.get("event_latency_ms") or {}
         events = f"{latency.get('p50', '-')}/{latency.get('p95', '-')}" if latency else "-"
-        quality = f"{s['precision']:.2f}/{s['recall']:.2f}" if "precision" in s else "-"
+        quality = "/".join("-" if s.get(k) is None else f"{s[k]:.2f}"  # null: nothing fired
+                           for k in ("precision", "recall"))  # fmt: skip
         write(
             f"{name:<48} {s['fps']:5.1f} {s['fps'] / camera_fps:5.2f} "
             f"{s['frames_dropped_at_capture']:5d} {s['clips_skipped']:5d} "

@@ -166,3 +166,13 @@ def test_a_measured_preprocessing_run_is_saved_with_its_ratios(tmp_path):
         ("preprocess 640x480", name) for name in ("OpenCV chain", "fused kernel",
                                                   "fused kernel fp16")}  # fmt: skip
     assert report.main(["compare", str(saved), str(saved)]) == 0
+
+
+def test_the_live_table_writes_null_precision_and_recall_as_dashes():
+    """An untrained network fires no event: the summary's precision is null, not 0."""
+    summary = {"fps": 30.0, "frames_dropped_at_capture": 0, "clips_skipped": 0,
+               "clips_evaluated": 12, "inference_ms": {"p50": 5.0, "p95": 7.0},
+               "cpu_percent": 80.0, "precision": None, "recall": 0.5}  # fmt: skip
+    lines: list[str] = []
+    report.write_live_table(lines.append, {"runs": {"untrained": summary}, "notes": {}}, 30.0)
+    assert lines[-1].endswith(" -/0.50")
