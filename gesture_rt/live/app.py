@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -34,6 +35,7 @@ from gesture_rt.live.recording import Recorder
 from gesture_rt.live.sources import Source, SourceError, open_source
 from gesture_rt.precision import CHOICES
 from gesture_rt.recognizer import GestureRecognizer, Prediction, RecognizerOptions
+from gesture_rt.synthetic.clips import size_from_text
 from gesture_rt.synthetic.dataset import check_image_path, write_image
 
 WINDOW = "gesture_rt"
@@ -549,31 +551,30 @@ def _count(text: str) -> int:
     return value
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a probability in (0, 1], got {text!r}")
-    return value
+def _number(accepts: Callable[[float], bool], expected: str) -> Callable[[str], float]:
+    """An argparse type: a float that ``accepts`` takes (NaN never does)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
+_probability = _number(lambda v: 0 < v <= 1, "a probability in (0, 1]")
+_positive_seconds = _number(lambda v: 0 < v < math.inf, "a positive number of seconds")
 
 
 def _size(text: str) -> tuple[int, int]:
     try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+        height, width = size_from_text(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     if min(width, height) < 32:
         raise argparse.ArgumentTypeError(f"width and height must be >= 32, got {text!r}")
     return height, width
