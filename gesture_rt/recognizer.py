@@ -29,7 +29,7 @@ import numpy as np
 
 from gesture_rt import bundle as bundles
 from gesture_rt.clip_ring import ClipRing
-from gesture_rt.engines import open_engine
+from gesture_rt.engines import EngineUnavailable, open_engine
 from gesture_rt.events import EventDetector, GestureEvent, firing_labels
 from gesture_rt.preprocess import Preprocessor
 
@@ -120,7 +120,6 @@ class GestureRecognizer:
         self._xp = np
         preprocessor = Preprocessor
         if self._engine.reads_device_memory:
-            from gesture_rt.engines import EngineUnavailable
             from gesture_rt.gpu import CudaPreprocessor, cupy
 
             try:

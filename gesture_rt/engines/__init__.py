@@ -17,18 +17,11 @@ import importlib.util
 import os
 
 from gesture_rt import bundle as bundles
-from gesture_rt.engines.base import Engine
+from gesture_rt.engines.base import GPU_HINT, Engine, EngineUnavailable
 from gesture_rt.precision import PrecisionError, check_precision
-
-
-class EngineUnavailable(ValueError):
-    """An engine or device this machine lacks: a bad choice here, with what to install."""
-
 
 # Which extra installs each engine's library: pip install 'gesture_rt[EXTRA]'
 EXTRAS = {"onnxruntime": "onnx", "tensorflow": "train"}
-GPU_HINT = ("CUDA and TensorRT need an NVIDIA GPU and pip install 'gesture_rt[gpu]' (CUDA 13); "
-            "or run on the CPU: device='cpu' (--device cpu)")  # fmt: skip
 
 # engine name -> (module, class, bundle format, library it needs)
 ENGINES = {

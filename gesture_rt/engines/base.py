@@ -15,6 +15,14 @@ from gesture_rt.precision import PRECISIONS, Choice, choose, qualifying
 log = logging.getLogger("gesture_rt.engines")
 
 
+class EngineUnavailable(ValueError):
+    """An engine or device this machine lacks: a bad choice here, with what to install."""
+
+
+GPU_HINT = ("CUDA and TensorRT need an NVIDIA GPU and pip install 'gesture_rt[gpu]' (CUDA 13); "
+            "or run on the CPU: device='cpu' (--device cpu)")  # fmt: skip
+
+
 class Engine(ABC):
     """A bundle's network on one library and device at one precision. Subclasses set ``name``,
     ``devices`` and ``precisions`` and implement ``_load`` and ``_run`` (a float32 batch in,

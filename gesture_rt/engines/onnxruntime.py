@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gesture_rt.bundle import BundleError
-from gesture_rt.engines.base import Engine
+from gesture_rt.engines.base import GPU_HINT, Engine, EngineUnavailable
 
 STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
@@ -33,8 +33,6 @@ class OnnxRuntimeEngine(Engine):
 
         wanted = PROVIDERS[self.device]
         if wanted[0] not in ort.get_available_providers():
-            from gesture_rt.engines import GPU_HINT, EngineUnavailable
-
             raise EngineUnavailable(
                 f"device {self.device!r}: ONNX Runtime has no {wanted[0]} here (it has "
                 f"{ort.get_available_providers()}). {GPU_HINT}"

@@ -12,7 +12,7 @@ from xml.parsers import expat
 import numpy as np
 
 from gesture_rt.bundle import INT8_NETWORK, Bundle, BundleError, weights_of
-from gesture_rt.engines.base import Engine
+from gesture_rt.engines.base import Engine, EngineUnavailable
 from gesture_rt.precision import Choice
 
 # INFERENCE_PRECISION_HINT for each precision: always stated, since OpenVINO's own default on
@@ -114,8 +114,6 @@ class OpenVINOEngine(Engine):
         target = self.device.upper()
         found = ov.Core().available_devices
         if target not in found and not any(d.startswith(target) for d in found):
-            from gesture_rt.engines import EngineUnavailable
-
             raise EngineUnavailable(f"device {self.device!r}: OpenVINO sees no {target} device "
                                     f"here (it has {found}); use device='cpu'")  # fmt: skip
         has = capabilities(target)

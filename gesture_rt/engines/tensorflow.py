@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gesture_rt.engines.base import Engine
+from gesture_rt.engines.base import Engine, EngineUnavailable
 
 
 class TensorFlowEngine(Engine):
@@ -23,8 +23,6 @@ class TensorFlowEngine(Engine):
         import tensorflow as tf
 
         if self.device == "gpu" and not tf.config.list_physical_devices("GPU"):
-            from gesture_rt.engines import EngineUnavailable
-
             raise EngineUnavailable("device 'gpu': TensorFlow sees no GPU here; use device='cpu'")
         self._tf = tf
         with self.bundle.extracted(self.bundle.network("savedmodel")) as folder:
